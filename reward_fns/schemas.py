@@ -1,0 +1,193 @@
+"""Decode and validate the reward's two data inputs: gold calls and candidate tool schemas.
+
+Both arrive as JSON strings (parquet merges nested dicts of different shapes, so rows store them
+as strings) or as already-decoded lists. Bad data raises ``ValueError`` naming the item and
+field; it is the dataset's fault, not the model's. Decoded values are cached by their string,
+because a GRPO group scores ``n`` responses against the same ground truth and tools.
+
+>>> decode_gold_calls('[{"name": "f", "arguments": {"x": [1, 2], "unit": ["", "km"]}}]')
+(GoldCall(name='f', arguments={'x': [1, 2], 'unit': ['', 'km']}),)
+>>> decode_gold_calls('[{"f": {"x": [1]}}]')  # BFCL's possible-answer form
+(GoldCall(name='f', arguments={'x': [1]}),)
+>>> index_tools('[{"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}]')["f"].required
+('x',)
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import NamedTuple
+
+__all__ = ["GoldCall", "ToolSpec", "check_gold_against_tools", "decode_gold_calls", "index_tools", "tools_from_gold"]
+
+
+class GoldCall(NamedTuple):
+    name: str
+    arguments: dict  # parameter -> list of acceptable values ("" = may be omitted)
+
+
+class ToolSpec(NamedTuple):
+    properties: dict  # parameter -> its JSON schema (may lack "type")
+    required: tuple
+
+
+def _json(value, what: str):
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"{what} is not valid JSON: {exc}") from None
+    if hasattr(value, "tolist"):  # numpy arrays from a parquet list column
+        return value.tolist()
+    return value
+
+
+def _gold_call(i: int, item) -> GoldCall:
+    if isinstance(item, dict) and "name" in item:
+        name, args = item["name"], item.get("arguments", {})
+    elif isinstance(item, dict) and len(item) == 1:
+        (name, args), = item.items()
+    else:
+        raise ValueError(
+            f"ground_truth[{i}] must be {{'name': str, 'arguments': {{param: [values]}}}} "
+            f"or BFCL's {{name: {{param: [values]}}}}, got {str(item)[:200]!r}"
+        )
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"ground_truth[{i}].name must be a non-empty string, got {name!r}")
+    if isinstance(args, str):
+        args = _json(args, f"ground_truth[{i}].arguments")
+    if not isinstance(args, dict):
+        raise ValueError(f"ground_truth[{i}].arguments must be an object, got {type(args).__name__}")
+    for param, acceptable in args.items():
+        if not isinstance(acceptable, list):
+            raise ValueError(
+                f"ground_truth[{i}].arguments.{param} must be a list of acceptable values, got "
+                f"{acceptable!r}; wrap a single value as [value] (converters do this)"
+            )
+        if not acceptable:
+            raise ValueError(
+                f"ground_truth[{i}].arguments.{param} is an empty list: no value could ever be "
+                f"accepted; use [\"\"] for a parameter that should be left out"
+            )
+    return GoldCall(name, args)
+
+
+def _decode_gold(value) -> tuple:
+    value = _json(value, "ground_truth")
+    if not isinstance(value, list):
+        raise ValueError(
+            f"ground_truth must be a JSON list of gold calls, got {type(value).__name__}"
+            + ("; wrap a single call as [call]" if isinstance(value, dict) else "")
+        )
+    return tuple(_gold_call(i, item) for i, item in enumerate(value))
+
+
+@lru_cache(maxsize=4096)
+def _decode_gold_cached(value: str) -> tuple:
+    return _decode_gold(value)
+
+
+def decode_gold_calls(value) -> tuple:
+    """Gold calls from a JSON string or list. An empty list means "no tool should be called"."""
+    return _decode_gold_cached(value) if isinstance(value, str) else _decode_gold(value)
+
+
+def _tool_spec(i: int, item) -> tuple[str, ToolSpec]:
+    if isinstance(item, dict) and isinstance(item.get("function"), dict):
+        item = item["function"]  # OpenAI {"type": "function", "function": {...}}
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+        raise ValueError(f"tools[{i}] must be a function schema with a string 'name', got {str(item)[:200]!r}")
+    params = item.get("parameters") or {}
+    if isinstance(params, str):
+        params = _json(params, f"tools[{i}].parameters")
+    if not isinstance(params, dict):
+        raise ValueError(f"tools[{i}].parameters must be an object, got {type(params).__name__}")
+    props = params.get("properties") or {}
+    required = params.get("required") or []
+    if not isinstance(props, dict):
+        raise ValueError(f"tools[{i}].parameters.properties must be an object, got {type(props).__name__}")
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise ValueError(f"tools[{i}].parameters.required must be a list of names, got {required!r}")
+    return item["name"], ToolSpec(props, tuple(required))
+
+
+def _index(value) -> dict:
+    value = _json(value, "extra_info.tools")
+    if not isinstance(value, list):
+        raise ValueError(
+            f"extra_info.tools must be a JSON list of tool schemas, got {type(value).__name__}"
+            + ("; wrap a single schema as [schema]" if isinstance(value, dict) else "")
+        )
+    return dict(_tool_spec(i, item) for i, item in enumerate(value))
+
+
+@lru_cache(maxsize=4096)
+def _index_cached(value: str) -> dict:
+    return _index(value)
+
+
+def index_tools(value) -> dict:
+    """``{tool name: ToolSpec}`` from a JSON string or list of OpenAI/BFCL function schemas."""
+    return _index_cached(value) if isinstance(value, str) else _index(value)
+
+
+def tools_from_gold(gold: tuple) -> dict:
+    """Stand-in tool index when a row carries no schemas: the gold calls' names and parameters.
+
+    Without schemas a parameter outside the gold call cannot be told apart as redundant, so it
+    counts as hallucinated; types come from the gold values.
+    """
+    index = {}
+    for call in gold:
+        props = dict(index[call.name].properties) if call.name in index else {}
+        props.update({p: {} for p in call.arguments})
+        index[call.name] = ToolSpec(props, ())  # gold lists without "" already make params required
+    return index
+
+
+def _types(schema) -> set:
+    typ = schema.get("type") if isinstance(schema, dict) else None
+    return set(typ) if isinstance(typ, list) else {typ}
+
+
+def _check_dict_option(option: dict, where: str) -> None:
+    for key, acceptable in option.items():
+        if not isinstance(acceptable, list):
+            raise ValueError(
+                f"{where}: a dict's values must be lists of acceptable values (BFCL form "
+                f"{{key: [values]}}), got {key!r}: {acceptable!r}"
+            )
+
+
+def check_gold_against_tools(gold: tuple, tools: dict) -> None:
+    """Raise ``ValueError`` where the gold calls do not fit the tool schemas.
+
+    Every gold call must name a candidate tool and use only that tool's parameters (otherwise no
+    response could ever be scored correct), and acceptable values of ``dict``/``object``
+    parameters (also as items of an ``array``) must be in BFCL form ``{key: [values]}``.
+    """
+    for i, call in enumerate(gold):
+        spec = tools.get(call.name)
+        if spec is None:
+            raise ValueError(f"ground_truth[{i}] calls {call.name!r}, which is not in extra_info.tools")
+        for param, acceptable in call.arguments.items():
+            if param not in spec.properties:
+                raise ValueError(
+                    f"ground_truth[{i}].arguments.{param} is not a parameter of {call.name!r} in "
+                    f"extra_info.tools (it has {sorted(spec.properties)})"
+                )
+            schema = spec.properties[param]
+            where = f"ground_truth[{i}].arguments.{param}"
+            if _types(schema) & {"dict", "object"}:
+                for option in acceptable:
+                    if isinstance(option, dict):
+                        _check_dict_option(option, where)
+            elif _types(schema) & {"array", "tuple"} and _types(schema.get("items")) & {"dict", "object"}:
+                for option in acceptable:
+                    if isinstance(option, list):
+                        for item in option:
+                            if isinstance(item, dict):
+                                _check_dict_option(item, where)

@@ -1,0 +1,1 @@
+"""verl glue for tool-use training: registration, Hydra configs, and (later) datasets and CLIs."""

@@ -1,0 +1,7 @@
+"""Registers tl-plugin's pieces with verl; loaded by ``import verl`` (entry point ``verl.plugins``).
+
+verl imports this module for every process that imports verl (the trainer, Ray reward-loop and
+agent-loop workers) and calls nothing in it, so registration happens at import time.
+"""
+
+from tl_plugin import reward_manager  # noqa: F401  registers reward manager "tl_tool"
