@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,10 @@ import pytest
 import torch
 import verl
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
+from reward_fns.scoring import RewardWeights
 from tl_plugin.reward_manager import TLToolRewardManager, special_tool_markers
 from tl_plugin.testing import build_tiny_tokenizer
 
@@ -81,6 +84,8 @@ def test_reward_tl_tool_composes_into_verls_ppo_config():
     assert reward.reward_manager.source == "register" and reward.reward_manager.name == "tl_tool"
     kwargs = reward.custom_reward_function.reward_kwargs
     assert kwargs.wrong_tool == -1.5 and kwargs.param_hallucination == -0.8 and kwargs.format == "auto"
+    # the YAML carries every reward value, equal to the code's defaults (they cannot drift apart)
+    assert OmegaConf.to_container(kwargs) == {**asdict(RewardWeights()), "format": "auto"}
     # verl's own reward.yaml is extended, not replaced
     assert reward.num_workers == 8 and reward.reward_model.enable is False
     assert reward._target_ == "verl.workers.config.RewardConfig"
