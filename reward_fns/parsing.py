@@ -8,7 +8,8 @@ holding canonical calls ``{"name": str, "arguments": dict}``. Formats:
 * ``json``:   a call object or a list of them, bare or in a ```json fence (xLAM);
 * ``python``: ``[f(a=1), g()]`` or ``f(a=1)`` (BFCL prompt mode, ToolACE).
 
-``auto`` tries them in that order and reports which one matched.
+``auto`` tries them in that order and reports which one matched. ``<think>...</think>``
+reasoning is removed first: calls drafted while thinking are not the answer.
 
 >>> r = parse_tool_calls('<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>')
 >>> r.status, r.format, r.calls
@@ -77,6 +78,7 @@ def parse_tool_calls(text, fmt: str = "auto") -> ParseResult:
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"unknown tool-call format {fmt!r}; expected 'auto' or one of {FORMATS}")
     try:
+        text = _drop_reasoning(text)
         if fmt == "auto":
             for name in FORMATS:
                 result = _PARSERS[name](text)
@@ -86,6 +88,39 @@ def parse_tool_calls(text, fmt: str = "auto") -> ParseResult:
         return _PARSERS[fmt](text) or ParseResult()
     except Exception as exc:  # pragma: no cover - defence: model output must never crash training
         return ParseResult(status=MALFORMED, format=fmt, error=f"{type(exc).__name__}: {exc}")
+
+
+_THINK_CLOSE = "</think>"
+# A reasoning block opens with <think> at the start of a line: inside a JSON or Python string a
+# newline is escaped, so a call's argument cannot fake one.
+_THINK_OPEN = re.compile(r"^[ \t]*<think>", re.MULTILINE)
+_LINE_END = re.compile(r"[ \t\r]*(?:\n|\Z)")
+
+
+def _drop_reasoning(text: str) -> str:
+    """Remove ``<think>...</think>`` reasoning (Qwen3, R1-style models): it is not the answer.
+
+    A block opens with ``<think>`` at the start of a line and ends at the next ``</think>``. A
+    first ``</think>`` that ends its line with no ``<think>`` before it closes reasoning begun in
+    the prompt (R1-style templates), so the text before it goes too. An unclosed ``<think>`` (a
+    truncated response) is kept and parsed. A ``</think>`` inside a call's string value is neither.
+    """
+    close = text.find(_THINK_CLOSE)
+    if close < 0:
+        return text
+    pos = 0
+    first_open = _THINK_OPEN.search(text)
+    if (first_open is None or first_open.start() > close) and _LINE_END.match(text, close + len(_THINK_CLOSE)):
+        pos = close + len(_THINK_CLOSE)
+    kept = []
+    while True:
+        opener = _THINK_OPEN.search(text, pos)
+        end = text.find(_THINK_CLOSE, opener.end()) if opener is not None else -1
+        if end < 0:
+            kept.append(text[pos:])
+            return "\n".join(kept)
+        kept.append(text[pos : opener.start()])
+        pos = end + len(_THINK_CLOSE)
 
 
 # --------------------------------------------------------------------------- call objects

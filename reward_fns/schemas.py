@@ -67,11 +67,6 @@ def _gold_call(i: int, item) -> GoldCall:
                 f"ground_truth[{i}].arguments.{param} must be a list of acceptable values, got "
                 f"{acceptable!r}; wrap a single value as [value] (converters do this)"
             )
-        if not acceptable:
-            raise ValueError(
-                f"ground_truth[{i}].arguments.{param} is an empty list: no value could ever be "
-                f"accepted; use [\"\"] for a parameter that should be left out"
-            )
     return GoldCall(name, args)
 
 
@@ -165,9 +160,10 @@ def _check_dict_option(option: dict, where: str) -> None:
 def check_gold_against_tools(gold: tuple, tools: dict) -> None:
     """Raise ``ValueError`` where the gold calls do not fit the tool schemas.
 
-    Every gold call must name a candidate tool and use only that tool's parameters (otherwise no
-    response could ever be scored correct), and acceptable values of ``dict``/``object``
-    parameters (also as items of an ``array``) must be in BFCL form ``{key: [values]}``.
+    Every gold call must name a candidate tool, and acceptable values of ``dict``/``object``
+    parameters (also as items of an ``array``) must be in BFCL form ``{key: [values]}``. Gold that
+    is well formed but cannot be met (an empty acceptable list, a required parameter the schema
+    lacks) is not refused: no response scores +1 against it, which is BFCL's verdict too.
     """
     for i, call in enumerate(gold):
         spec = tools.get(call.name)
@@ -175,10 +171,9 @@ def check_gold_against_tools(gold: tuple, tools: dict) -> None:
             raise ValueError(f"ground_truth[{i}] calls {call.name!r}, which is not in extra_info.tools")
         for param, acceptable in call.arguments.items():
             if param not in spec.properties:
-                raise ValueError(
-                    f"ground_truth[{i}].arguments.{param} is not a parameter of {call.name!r} in "
-                    f"extra_info.tools (it has {sorted(spec.properties)})"
-                )
+                # Unsatisfiable if required (giving it is a hallucination, leaving it out a missing
+                # parameter): scored as never right, as BFCL does, not refused.
+                continue
             schema = spec.properties[param]
             where = f"ground_truth[{i}].arguments.{param}"
             if _types(schema) & {"dict", "object"}:

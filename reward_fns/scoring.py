@@ -26,10 +26,11 @@ score is the mean over ``max(#pred, #gold)`` slots, so only a fully right answer
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 from .matching import best_matching
 from .schemas import GoldCall, ToolSpec
-from .values import value_matches
+from .values import acceptance_test
 
 __all__ = ["CATEGORIES", "RewardWeights", "score_calls", "score_pair", "empty_result"]
 
@@ -72,11 +73,25 @@ class RewardWeights:
         return frozenset(f.name for f in fields(cls))
 
 
+_EMPTY = dict.fromkeys(RESULT_KEYS, 0)
+_EMPTY["score"] = 0.0
+
+
 def empty_result(n_pred: int = 0, n_gold: int = 0) -> dict:
-    result = dict.fromkeys(RESULT_KEYS, 0)
-    result["score"] = 0.0
+    result = _EMPTY.copy()
     result["n_pred_calls"], result["n_gold_calls"] = n_pred, n_gold
     return result
+
+
+_CORRECT, _CONTENT = ("correct",), ("content",)
+_TOOL_HALLUCINATION, _WRONG_TOOL = ("tool_hallucination",), ("wrong_tool",)
+# (hallucinated, redundant, missing) -> categories, for every combination with an issue
+_PARAM_CATEGORIES = {
+    (h, r, m): tuple(c for c, on in (("param_hallucination", h), ("param_redundant", r), ("param_missing", m)) if on)
+    for h in (False, True)
+    for r in (False, True)
+    for m in (False, True)
+}
 
 
 def score_pair(pred: dict, gold: GoldCall, tools: dict, w: RewardWeights) -> tuple[float, tuple, bool]:
@@ -84,54 +99,78 @@ def score_pair(pred: dict, gold: GoldCall, tools: dict, w: RewardWeights) -> tup
     name = pred["name"]
     spec = tools.get(name)
     if spec is None:
-        return w.tool_hallucination, ("tool_hallucination",), False
+        return w.tool_hallucination, _TOOL_HALLUCINATION, False
     if name != gold.name:
-        return w.wrong_tool, ("wrong_tool",), False
-    props, gold_args, args = spec.properties, gold.arguments, pred["arguments"]
-    hallucinated = redundant = missing = content = False
+        return w.wrong_tool, _WRONG_TOOL, False
+    return _judge(pred["arguments"], _plan(gold, spec), w)
+
+
+def _judge(args: dict, plan: tuple, w: RewardWeights) -> tuple[float, tuple, bool]:
+    """``score_pair`` once the names agree: the parameter categories, from the compiled plan."""
+    tests, must, leave_out, props = plan
+    keys = args.keys()
+    hallucinated = redundant = content = False
+    if not keys <= tests.keys():  # tests: the parameters both in the schema and in the gold call
+        for param in keys - tests.keys():
+            if param in props:
+                redundant = True
+            else:
+                hallucinated = True
+    missing = not keys >= must
     for param, value in args.items():
-        if param not in props:
-            hallucinated = True
-            continue
-        acceptable = gold_args.get(param)
-        if acceptable is None:
-            redundant = True
-        elif not _accepts(value, acceptable, props[param]):
+        test = tests.get(param)
+        if test is not None and not test(value):
             # a gold list of only "" means "leave it out": giving a value is redundant
-            if all(a == "" for a in acceptable):
+            if param in leave_out:
                 redundant = True
             else:
                 content = True
-    for param, acceptable in gold_args.items():
-        if param not in args and "" not in acceptable:
-            missing = True
-    for param in spec.required:
-        if param not in args:
-            missing = True
+                if not leave_out:
+                    break  # nothing further can change the outcome
     if hallucinated or redundant or missing:
-        cats = tuple(
-            c
-            for c, on in (
-                ("param_hallucination", hallucinated),
-                ("param_redundant", redundant),
-                ("param_missing", missing),
-            )
-            if on
-        )
         reward = (
             hallucinated * w.param_hallucination + redundant * w.param_redundant + missing * w.param_missing
         )
-        return reward, cats, False
+        return reward, _PARAM_CATEGORIES[hallucinated, redundant, missing], False
     if content:
-        return w.content, ("content",), True
-    return w.correct, ("correct",), True
+        return w.content, _CONTENT, True
+    return w.correct, _CORRECT, True
 
 
-def _accepts(value, acceptable: list, schema) -> bool:
-    try:
-        return value_matches(value, acceptable, schema)
-    except OverflowError:  # an int too big for a float where a float is expected: not acceptable
-        return False
+# Compiled form of one (gold call, tool schema) pair, built once: the decode caches in
+# ``schemas`` hand out the same objects for the same strings, so a GRPO group (and every
+# gold/prediction pair of a parallel answer) reuses it. Entries hold their keys' objects, so an
+# id cannot be reused while its entry lives.
+_PLANS: dict = {}
+_MAX_PLANS = 4096  # as many as the decode caches keep: older gold objects are gone from those
+
+
+def _plan(gold: GoldCall, spec: ToolSpec) -> tuple:
+    """``(tests, must, leave_out, props)``: a value test per parameter in both the gold call and
+    the schema, the parameters that must be present (gold without ``""``, schema-required), and
+    those the gold says to leave out (only ``""``)."""
+    key = (id(gold), id(spec))  # one ground truth string can come with several tool lists
+    entry = _PLANS.get(key)
+    if entry is not None and entry[0] is gold and entry[1] is spec:
+        return entry[2]
+    props, gold_args = spec.properties, gold.arguments
+    tests = {p: acceptance_test(acc, props[p]) for p, acc in gold_args.items() if p in props}
+    must = frozenset([p for p, acc in gold_args.items() if "" not in acc] + list(spec.required))
+    leave_out = frozenset(p for p, acc in gold_args.items() if all(a == "" for a in acc))
+    plan = (tests, must, leave_out, props)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = (gold, spec, plan)
+    return plan
+
+
+@lru_cache(maxsize=64)
+def _correct_is_best(w: RewardWeights) -> bool:
+    """Is a correct pair worth strictly more than any other pair? (True for the defaults.) Then
+    a one-to-one assignment of correct pairs is the unique kind of optimal matching."""
+    params = (w.param_hallucination, w.param_redundant, w.param_missing)
+    issue_sums = [sum(v for v, on in zip(params, combo) if on) for combo in _PARAM_CATEGORIES if any(combo)]
+    return w.correct > max(w.tool_hallucination, w.wrong_tool, w.content, *issue_sums)
 
 
 def score_calls(pred_calls: list, gold_calls: tuple, tools: dict, w: RewardWeights = RewardWeights()) -> dict:
@@ -149,45 +188,112 @@ def score_calls(pred_calls: list, gold_calls: tuple, tools: dict, w: RewardWeigh
         result.update(score=w.no_call, no_call=1)
         return result
 
-    if n_pred == 1 and n_gold == 1:
+    if n_pred == 1 and n_gold == 1:  # the common case, without the bookkeeping below
         reward, cats, params_right = score_pair(pred_calls[0], gold_calls[0], tools, w)
-        total, slots = reward, [cats]
-        names_right = pred_calls[0]["name"] == gold_calls[0].name
-        pi = names_right and params_right
-    else:
-        pairs = [[score_pair(p, g, tools, w) for g in gold_calls] for p in pred_calls]
-        matching = best_matching([[cell[0] for cell in row] for row in pairs])
-        total, slots = 0.0, []
-        for i, j in matching:
-            total += pairs[i][j][0]
-            slots.append(pairs[i][j][1])
-        matched_pred = {i for i, _ in matching}
-        for i, call in enumerate(pred_calls):
-            if i not in matched_pred:
-                hallucinated = call["name"] not in tools
-                total += w.tool_hallucination if hallucinated else w.extra_call
-                slots.append(("tool_hallucination", "extra_call") if hallucinated else ("extra_call",))
-        if n_gold > n_pred:
-            total += (n_gold - n_pred) * w.missing_call
-            slots.append(("missing_call",))
-        pred_names = sorted(c["name"] for c in pred_calls)
-        names_right = pred_names == sorted(g.name for g in gold_calls)
-        # PI asks whether *some* name-respecting matching gets every parameter set right; the
-        # reward-maximising matching above need not be that one, so check it on its own.
-        pi = names_right and _perfect(
-            [[pairs[i][j][2] and pred_calls[i]["name"] == g.name for j, g in enumerate(gold_calls)] for i in range(n_pred)]
-        )
-
-    for cats in slots:
         for c in cats:
             result[c] = 1
-    correct = all(cats == ("correct",) for cats in slots) and n_pred == n_gold
-    result["correct"] = int(correct)
+        if cats is _CORRECT:
+            result["score"] = w.correct
+            result["ts"] = result["pi"] = result["cf"] = 1
+        else:
+            result["score"] = reward
+            names_right = pred_calls[0]["name"] == gold_calls[0].name
+            result["ts"] = int(names_right)
+            result["pi"] = int(names_right and params_right)
+        return result
+
+    # (name, plan) per gold call; the plan is None where the name is no candidate tool
+    plans = [(g.name, _plan(g, tools[g.name]) if g.name in tools else None) for g in gold_calls]
+    pairs = [[None] * n_gold for _ in range(n_pred)]
+    if n_pred == n_gold and _correct_is_best(w) and _all_correct(pred_calls, plans, pairs, w):
+        # every optimal matching pairs each call correctly: the answer is fully right
+        result["score"] = w.correct
+        result["correct"] = result["ts"] = result["pi"] = result["cf"] = 1
+        return result
+    _fill_pairs(pairs, pred_calls, plans, tools, w)
+    if n_pred > n_gold:
+        # Maximise the whole score, not only the matched pairs: a prediction left unmatched costs
+        # its extra-call value, so a -1.8 pair can be worse than leaving that call extra (-1.5).
+        # Scoring each pair relative to that cost does it (every row matched: no shift needed).
+        extra = [w.extra_call if c["name"] in tools else w.tool_hallucination for c in pred_calls]
+        matching = best_matching([[cell[0] - extra[i] for cell in row] for i, row in enumerate(pairs)])
+    else:
+        matching = best_matching([[cell[0] for cell in row] for row in pairs])
+    total = 0.0
+    correct = n_pred == n_gold
+    params_right = True  # in every matched pair
+    for i, j in matching:
+        reward, cats, right = pairs[i][j]
+        total += reward
+        for c in cats:
+            result[c] = 1
+        if cats is not _CORRECT:
+            correct = False
+        if not right or pred_calls[i]["name"] != plans[j][0]:
+            params_right = False
+    if n_pred > n_gold:  # predictions left unmatched
+        matched = {i for i, _ in matching}
+        for i, call in enumerate(pred_calls):
+            if i not in matched:
+                if call["name"] in tools:
+                    total += w.extra_call
+                else:
+                    total += w.tool_hallucination
+                    result["tool_hallucination"] = 1
+                result["extra_call"] = 1
+    elif n_gold > n_pred:
+        total += (n_gold - n_pred) * w.missing_call
+        result["missing_call"] = 1
+    names_right = n_pred == n_gold and sorted([c["name"] for c in pred_calls]) == sorted([n for n, _ in plans])
+    # PI asks whether *some* name-respecting matching gets every parameter set right; the
+    # reward-maximising matching above need not be that one, so unless it is, check on its own.
+    pi = names_right and (
+        params_right
+        or _perfect([[cell[2] and pred["name"] == plans[j][0] for j, cell in enumerate(row)] for pred, row in zip(pred_calls, pairs)])
+    )
+    result["correct"] = result["cf"] = int(correct)
     result["score"] = w.correct if correct else total / max(n_pred, n_gold)
     result["ts"] = int(names_right)
     result["pi"] = int(pi)
-    result["cf"] = int(correct)
     return result
+
+
+def _fill_pairs(pairs: list, pred_calls: list, plans: list, tools: dict, w: RewardWeights) -> None:
+    """Complete ``pairs[i][j] = score_pair(pred_calls[i], gold_calls[j], tools, w)`` where it is
+    still None, with each gold call's plan looked up once."""
+    hallucination = (w.tool_hallucination, _TOOL_HALLUCINATION, False)
+    wrong_tool = (w.wrong_tool, _WRONG_TOOL, False)
+    for pred, row in zip(pred_calls, pairs):
+        name = pred["name"]
+        known = name in tools
+        args = pred["arguments"]
+        for j, (gold_name, plan) in enumerate(plans):
+            if row[j] is None:
+                if not known:
+                    row[j] = hallucination
+                elif gold_name != name:
+                    row[j] = wrong_tool
+                else:
+                    row[j] = _judge(args, plan, w)
+
+
+def _all_correct(pred_calls: list, plans: list, pairs: list, w: RewardWeights) -> bool:
+    """Greedy search for a one-to-one assignment of correct pairs, scoring into ``pairs`` the
+    pairs it looks at. Finding one proves that it exists; missing one proves nothing (the
+    caller then solves the assignment exactly)."""
+    free = list(range(len(plans)))
+    for pred, row in zip(pred_calls, pairs):
+        name, args = pred["name"], pred["arguments"]
+        for k, j in enumerate(free):
+            gold_name, plan = plans[j]
+            if gold_name == name and plan is not None:
+                row[j] = cell = _judge(args, plan, w)
+                if cell[1] is _CORRECT:
+                    del free[k]
+                    break
+        else:
+            return False
+    return True
 
 
 def _perfect(ok: list[list[bool]]) -> bool:

@@ -52,6 +52,18 @@ def _settings(items: tuple) -> tuple[RewardWeights, str]:
     return RewardWeights(**weights), fmt
 
 
+_DEFAULT_SETTINGS = _settings(())
+
+
+@lru_cache(maxsize=4096)
+def _gold_and_tools(ground_truth, raw_tools) -> tuple:
+    """Decoded gold calls and tool index, checked against each other (raises ``ValueError``)."""
+    gold = decode_gold_calls(ground_truth)
+    tools = index_tools(raw_tools) if raw_tools is not None else tools_from_gold(gold)
+    check_gold_against_tools(gold, tools)
+    return gold, tools
+
+
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict:
     """Score one response; returns a dict with the same keys for every input (``RESULT_KEYS``).
 
@@ -62,14 +74,19 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     Raises ``ValueError`` for bad ground truth, tool lists or reward_kwargs, never for bad model
     output.
     """
-    try:
-        weights, fmt = _settings(tuple(sorted(kwargs.items())))
-    except TypeError:  # an unhashable override value: validate without the cache
-        weights, fmt = _settings.__wrapped__(tuple(sorted(kwargs.items())))
-    gold = decode_gold_calls(ground_truth)
+    if not kwargs:
+        weights, fmt = _DEFAULT_SETTINGS
+    else:
+        items = tuple(kwargs.items())  # verl passes the same kwargs in the same order every call
+        try:
+            weights, fmt = _settings(items)
+        except TypeError:  # an unhashable override value: validate without the cache
+            weights, fmt = _settings.__wrapped__(items)
     raw_tools = extra_info.get("tools") if isinstance(extra_info, dict) else None
-    tools = index_tools(raw_tools) if raw_tools is not None else tools_from_gold(gold)
-    check_gold_against_tools(gold, tools)
+    if type(ground_truth) is str and (raw_tools is None or type(raw_tools) is str):
+        gold, tools = _gold_and_tools(ground_truth, raw_tools)  # checked once per pair of strings
+    else:
+        gold, tools = _gold_and_tools.__wrapped__(ground_truth, raw_tools)
 
     parsed = parse_tool_calls(solution_str, fmt)
     if parsed.status == MALFORMED:

@@ -21,11 +21,24 @@ True
 (True, False)
 >>> value_matches({"a": "X"}, [{"a": ["x"], "b": [""]}], {"type": "dict"})
 True
+>>> value_matches([1, 3], [[1.0, 3.0]], {"type": "array", "items": {"type": "float"}})
+False
+>>> value_matches([], ["", ["a"]], {"type": "array", "items": {"type": "string"}})
+True
+
+:func:`acceptance_test` fixes the gold side once and returns a one-argument test with the same
+verdicts, for scoring many responses against one gold call:
+
+>>> test = acceptance_test(["New York", "NYC"], {"type": "string"})
+>>> test("new-york"), test("Boston"), test(1)
+(True, False, False)
 """
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_TYPES", "standardize_string", "same_value", "value_matches"]
+from typing import Callable
+
+__all__ = ["SCHEMA_TYPES", "acceptance_test", "standardize_string", "same_value", "value_matches"]
 
 # JSON-Schema and BFCL type names -> the Python type a decoded value must have. "any" is checked
 # as a string, as BFCL does; the gold-type ("variable") rule below lets other types through.
@@ -42,11 +55,18 @@ SCHEMA_TYPES = {
     "any": str,
 }
 
-_DROP = str.maketrans("", "", " ,./-_*^")
+_DROP_CHARS = " ,./-_*^"
+_DROP = str.maketrans("", "", _DROP_CHARS)
+_DROP_BYTES = _DROP_CHARS.encode()
+# one bytes.translate does it all for ASCII text: drop, lowercase (str.lower and bytes.lower agree
+# on ASCII), and ' -> "; several times faster than the three str methods
+_ASCII_TABLE = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ'", b'abcdefghijklmnopqrstuvwxyz"')
 
 
 def standardize_string(s: str) -> str:
     """BFCL's string normal form: ``"April 1, 2024" -> "april12024"``."""
+    if s.isascii():
+        return s.encode().translate(_ASCII_TABLE, _DROP_BYTES).decode()
     return s.translate(_DROP).lower().replace("'", '"')
 
 
@@ -140,7 +160,10 @@ def value_matches(value, acceptable: list, schema: dict | None = None) -> bool:
     if expected is list and isinstance(schema, dict):
         nested = _schema_type(schema.get("items"))
     if expected is float and type(value) is int:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond float range equals no float
+            return False
     valid, is_variable = _type_ok(value, acceptable, expected, nested)
     if not valid:
         return False
@@ -157,3 +180,142 @@ def value_matches(value, acceptable: list, schema: dict | None = None) -> bool:
             std = [_std(v) for v in value]
             return any(type(o) is list and same_value(std, [_std(x) for x in o]) for o in acceptable)
     return _contains(acceptable, value)
+
+
+def acceptance_test(acceptable: list, schema: dict | None = None) -> Callable[[object], bool]:
+    """``value_matches(·, acceptable, schema)`` as a one-argument function.
+
+    What depends only on the gold side (types, standardised gold strings, sets to look values up
+    in) is worked out once. Scalars and lists, the vast majority, get a specialised test; dicts
+    fall back to :func:`value_matches`. The test keeps references to ``acceptable``: do not
+    mutate it afterwards.
+    """
+    expected = _schema_type(schema)
+    gold_type = _gold_type(acceptable)
+    if expected is None:
+        expected = gold_type
+    if expected is str and gold_type in (str, None):
+        return _string_test(acceptable)
+    index = _EqualityIndex(acceptable)
+    if expected is bool and gold_type in (bool, None):
+        bools = index.bools
+        return lambda value: type(value) is bool and value in bools
+    numbers = index.numbers
+    if expected is int and gold_type in (int, None):
+        return lambda value: type(value) is int and value in numbers
+    if expected is float and gold_type in (float, int, None):  # gold int: BFCL's variable case,
+        return lambda value: _float_in(value, numbers)  # same verdicts as the plain one here
+    nested = _schema_type(schema.get("items")) if expected is list and isinstance(schema, dict) else None
+    if expected is list and gold_type in (list, None) and nested is not dict:
+        return _list_test(acceptable, nested)
+    if gold_type is not None and gold_type is not expected and expected is not None and (
+        expected is not list or nested is None
+    ):
+        return _variable_test(index, expected, gold_type)
+    return lambda value: value_matches(value, acceptable, schema)
+
+
+_NONE = type(None)
+_PLAIN = frozenset((str, int, float, _NONE))  # list elements that compare alike with == and same_value
+
+
+class _EqualityIndex:
+    """``any(same_value(v, o) for o in options)`` by set lookups: same_value keeps bools apart
+    and compares numbers with ==, which is what set membership does within each kind. NaN (equal
+    to nothing under same_value, but found by identity in a set) is left out of the sets."""
+
+    __slots__ = ("bools", "numbers", "strings", "has_none", "others")
+
+    def __init__(self, options: list):
+        self.bools = frozenset(o for o in options if type(o) is bool)
+        self.numbers = frozenset(o for o in options if (type(o) is int or type(o) is float) and o == o)
+        self.strings = frozenset(o for o in options if type(o) is str)
+        self.has_none = any(o is None for o in options)
+        self.others = [o for o in options if type(o) not in (bool, int, float, str, _NONE)]
+
+    def __contains__(self, value) -> bool:
+        t = type(value)
+        if t is str:
+            return value in self.strings
+        if t is int or t is float:
+            return value in self.numbers
+        if t is bool:
+            return value in self.bools
+        if t is _NONE:
+            return self.has_none
+        return _contains(self.others, value)
+
+
+def _string_test(acceptable: list) -> Callable[[object], bool]:
+    exact = frozenset(o for o in acceptable if type(o) is str)
+    text = frozenset(standardize_string(o) for o in exact)
+    ascii_ = frozenset(t.encode() for t in text if t.isascii())
+    table, drop = _ASCII_TABLE, _DROP_BYTES
+
+    def test(value) -> bool:
+        if type(value) is not str:
+            return False
+        if value in exact:  # the gold string verbatim, the usual right answer
+            return True
+        if value.isascii():  # an ASCII value standardises to ASCII: only ASCII golds can match
+            return value.encode().translate(table, drop) in ascii_
+        return value.translate(_DROP).lower().replace("'", '"') in text
+
+    return test
+
+
+def _float_in(value, numbers: frozenset) -> bool:
+    t = type(value)
+    if t is int:
+        try:
+            value = float(value)
+        except OverflowError:
+            return False
+    elif t is not float:
+        return False
+    return value in numbers
+
+
+def _list_test(acceptable: list, nested) -> Callable[[object], bool]:
+    """Lists, not BFCL's variable case, element type ``nested`` (None: unchecked), no dicts."""
+    lists = [o for o in acceptable if type(o) is list]
+    # element types allowed per gold option: the schema's, or the option's own (BFCL's rule)
+    unchecked = nested is None or len(lists) < len(acceptable)  # a non-list option passes it
+    allowed = [frozenset((nested, _gold_type(o))) for o in lists]
+    std_options = [[_std(x) for x in o] for o in lists]
+    # Options of plain scalars are looked up as tuples; a value holding anything else (a bool,
+    # which == would equate with 1, a nested list, ...) goes through same_value.
+    plain = all(type(x) in _PLAIN and x == x for o in std_options for x in o)
+    tuples = frozenset(tuple(o) for o in std_options) if plain else None
+    empty_ok = "" in acceptable
+
+    def test(value) -> bool:
+        if type(value) is not list:
+            return False
+        types = set(map(type, value))
+        if not unchecked and not any(types <= a for a in allowed):
+            return False
+        if not value and empty_ok:
+            return True
+        std = [standardize_string(x) if type(x) is str else x for x in value]
+        if tuples is not None and types <= _PLAIN:
+            return tuple(std) in tuples
+        return any(same_value(std, o) for o in std_options)
+
+    return test
+
+
+def _variable_test(index: _EqualityIndex, expected: type, gold_type: type) -> Callable[[object], bool]:
+    """BFCL's variable case (gold type differs from the schema's): plain equality, no
+    standardisation, for a value of either type."""
+
+    def test(value) -> bool:
+        t = type(value)
+        if expected is float and t is int:
+            try:
+                value, t = float(value), float
+            except OverflowError:
+                return False
+        return (t is expected or t is gold_type) and value in index
+
+    return test
