@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bfcl_samples import CATEGORIES, load_samples, predictions, render_hermes  # noqa: E402
 
-from reward_fns import schemas, scoring, tl_tool  # noqa: E402
+from reward_fns import schemas, tl_tool  # noqa: E402
 from reward_fns.matching import pair_matching, scipy_matching  # noqa: E402
 from reward_fns.tl_tool import compute_score  # noqa: E402
 
@@ -46,14 +46,8 @@ REWARD_LEVELS = [1.0, -0.25, -0.5, -0.8, -1.0, -1.3, -1.5, -1.8, -2.0]
 
 def build(n: int):
     """``n`` rows ``(text, ground_truth, extra_info, payloads)``, spread evenly over every
-    prediction of every category (ground truths our reward rejects as bad data left out)."""
-    preds = []
-    for sample in load_samples(CATEGORIES):
-        try:
-            compute_score("bfcl", "", sample.ground_truth, {"tools": sample.tools})
-        except ValueError:
-            continue
-        preds.extend(predictions(sample))
+    prediction of every category."""
+    preds = [pred for sample in load_samples(CATEGORIES) for pred in predictions(sample)]
     chosen = [preds[i * len(preds) // n] for i in range(n)]
     rows = []
     for pred in chosen:
@@ -80,11 +74,10 @@ VERL_REWARD_KWARGS = yaml.safe_load(
 
 
 def clear_caches():
-    """Forget decoded ground truths, tool indexes and compiled per-call plans."""
+    """Forget decoded ground truths, tool indexes and compiled value tests."""
     for f in (schemas._decode_gold_cached, schemas._index_cached, getattr(tl_tool, "_gold_and_tools", None)):
         if f is not None and hasattr(f, "cache_clear"):
             f.cache_clear()
-    getattr(scoring, "_PLANS", {}).clear()
 
 
 def bench_reward(rows, repeat: int) -> None:

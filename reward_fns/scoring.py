@@ -108,25 +108,21 @@ def score_pair(pred: dict, gold: GoldCall, tools: dict, w: RewardWeights) -> tup
 def _judge(args: dict, plan: tuple, w: RewardWeights) -> tuple[float, tuple, bool]:
     """``score_pair`` once the names agree: the parameter categories, from the compiled plan."""
     tests, must, leave_out, props = plan
-    keys = args.keys()
     hallucinated = redundant = content = False
-    if not keys <= tests.keys():  # tests: the parameters both in the schema and in the gold call
-        for param in keys - tests.keys():
+    for param, value in args.items():
+        test = tests.get(param)  # tests: the parameters both in the schema and in the gold call
+        if test is None:
             if param in props:
                 redundant = True
             else:
                 hallucinated = True
-    missing = not keys >= must
-    for param, value in args.items():
-        test = tests.get(param)
-        if test is not None and not test(value):
+        elif not test(value):
             # a gold list of only "" means "leave it out": giving a value is redundant
             if param in leave_out:
                 redundant = True
             else:
                 content = True
-                if not leave_out:
-                    break  # nothing further can change the outcome
+    missing = not must.issubset(args)
     if hallucinated or redundant or missing:
         reward = (
             hallucinated * w.param_hallucination + redundant * w.param_redundant + missing * w.param_missing
@@ -137,31 +133,24 @@ def _judge(args: dict, plan: tuple, w: RewardWeights) -> tuple[float, tuple, boo
     return w.correct, _CORRECT, True
 
 
-# Compiled form of one (gold call, tool schema) pair, built once: the decode caches in
-# ``schemas`` hand out the same objects for the same strings, so a GRPO group (and every
-# gold/prediction pair of a parallel answer) reuses it. Entries hold their keys' objects, so an
-# id cannot be reused while its entry lives.
-_PLANS: dict = {}
-_MAX_PLANS = 4096  # as many as the decode caches keep: older gold objects are gone from those
-
-
 def _plan(gold: GoldCall, spec: ToolSpec) -> tuple:
     """``(tests, must, leave_out, props)``: a value test per parameter in both the gold call and
     the schema, the parameters that must be present (gold without ``""``, schema-required), and
     those the gold says to leave out (only ``""``)."""
-    key = (id(gold), id(spec))  # one ground truth string can come with several tool lists
-    entry = _PLANS.get(key)
-    if entry is not None and entry[0] is gold and entry[1] is spec:
-        return entry[2]
     props, gold_args = spec.properties, gold.arguments
     tests = {p: acceptance_test(acc, props[p]) for p, acc in gold_args.items() if p in props}
     must = frozenset([p for p, acc in gold_args.items() if "" not in acc] + list(spec.required))
     leave_out = frozenset(p for p, acc in gold_args.items() if all(a == "" for a in acc))
-    plan = (tests, must, leave_out, props)
-    if len(_PLANS) >= _MAX_PLANS:
-        _PLANS.clear()
-    _PLANS[key] = (gold, spec, plan)
-    return plan
+    return tests, must, leave_out, props
+
+
+def compile_plans(gold_calls: tuple, tools: dict) -> tuple:
+    """``(name, plan)`` per gold call (plan None where the name is no candidate tool).
+
+    Building the value tests is the costly part of scoring; ``tl_tool`` caches the result per
+    (ground truth, tools) pair, so a GRPO group of ``n`` responses compiles it once.
+    """
+    return tuple((g.name, _plan(g, tools[g.name]) if g.name in tools else None) for g in gold_calls)
 
 
 @lru_cache(maxsize=64)
@@ -173,8 +162,13 @@ def _correct_is_best(w: RewardWeights) -> bool:
     return w.correct > max(w.tool_hallucination, w.wrong_tool, w.content, *issue_sums)
 
 
-def score_calls(pred_calls: list, gold_calls: tuple, tools: dict, w: RewardWeights = RewardWeights()) -> dict:
-    """Score parsed calls against gold calls; the result has every key of ``RESULT_KEYS``."""
+def score_calls(
+    pred_calls: list, gold_calls: tuple, tools: dict, w: RewardWeights = RewardWeights(), plans: tuple | None = None
+) -> dict:
+    """Score parsed calls against gold calls; the result has every key of ``RESULT_KEYS``.
+
+    ``plans`` is ``compile_plans(gold_calls, tools)``, passed in when the caller caches it.
+    """
     n_pred, n_gold = len(pred_calls), len(gold_calls)
     result = empty_result(n_pred, n_gold)
     if n_gold == 0:
@@ -188,8 +182,17 @@ def score_calls(pred_calls: list, gold_calls: tuple, tools: dict, w: RewardWeigh
         result.update(score=w.no_call, no_call=1)
         return result
 
+    if plans is None:
+        plans = compile_plans(gold_calls, tools)
     if n_pred == 1 and n_gold == 1:  # the common case, without the bookkeeping below
-        reward, cats, params_right = score_pair(pred_calls[0], gold_calls[0], tools, w)
+        pred = pred_calls[0]
+        gold_name, plan = plans[0]
+        if pred["name"] not in tools:
+            reward, cats, params_right = w.tool_hallucination, _TOOL_HALLUCINATION, False
+        elif pred["name"] != gold_name:
+            reward, cats, params_right = w.wrong_tool, _WRONG_TOOL, False
+        else:
+            reward, cats, params_right = _judge(pred["arguments"], plan, w)
         for c in cats:
             result[c] = 1
         if cats is _CORRECT:
@@ -197,13 +200,11 @@ def score_calls(pred_calls: list, gold_calls: tuple, tools: dict, w: RewardWeigh
             result["ts"] = result["pi"] = result["cf"] = 1
         else:
             result["score"] = reward
-            names_right = pred_calls[0]["name"] == gold_calls[0].name
+            names_right = pred["name"] == gold_name
             result["ts"] = int(names_right)
             result["pi"] = int(names_right and params_right)
         return result
 
-    # (name, plan) per gold call; the plan is None where the name is no candidate tool
-    plans = [(g.name, _plan(g, tools[g.name]) if g.name in tools else None) for g in gold_calls]
     pairs = [[None] * n_gold for _ in range(n_pred)]
     if n_pred == n_gold and _correct_is_best(w) and _all_correct(pred_calls, plans, pairs, w):
         # every optimal matching pairs each call correctly: the answer is fully right

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from .parsing import FORMATS, MALFORMED, parse_tool_calls
 from .schemas import check_gold_against_tools, decode_gold_calls, index_tools, tools_from_gold
-from .scoring import RESULT_KEYS, RewardWeights, empty_result, score_calls
+from .scoring import RESULT_KEYS, RewardWeights, compile_plans, empty_result, score_calls
 
 __all__ = ["compute_score", "RESULT_KEYS"]
 
@@ -53,15 +53,31 @@ def _settings(items: tuple) -> tuple[RewardWeights, str]:
 
 
 _DEFAULT_SETTINGS = _settings(())
+# verl passes the same reward_kwargs on every call: comparing with the last ones (one dict
+# comparison) is cheaper than building a hashable key. One tuple, swapped atomically (threads).
+_last_settings: tuple = ({}, _DEFAULT_SETTINGS)
+
+
+def _settings_for(kwargs: dict) -> tuple[RewardWeights, str]:
+    global _last_settings
+    last_kwargs, settings = _last_settings
+    if kwargs != last_kwargs:
+        try:
+            settings = _settings(tuple(kwargs.items()))
+        except TypeError:  # an unhashable override value: validate without the cache
+            settings = _settings.__wrapped__(tuple(kwargs.items()))
+        _last_settings = (dict(kwargs), settings)
+    return settings
 
 
 @lru_cache(maxsize=4096)
 def _gold_and_tools(ground_truth, raw_tools) -> tuple:
-    """Decoded gold calls and tool index, checked against each other (raises ``ValueError``)."""
+    """Decoded gold calls, tool index, and compiled value tests; checked against each other
+    (raises ``ValueError``). Cached: a GRPO group scores n responses against the same pair."""
     gold = decode_gold_calls(ground_truth)
     tools = index_tools(raw_tools) if raw_tools is not None else tools_from_gold(gold)
     check_gold_against_tools(gold, tools)
-    return gold, tools
+    return gold, tools, compile_plans(gold, tools)
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict:
@@ -77,20 +93,16 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     if not kwargs:
         weights, fmt = _DEFAULT_SETTINGS
     else:
-        items = tuple(kwargs.items())  # verl passes the same kwargs in the same order every call
-        try:
-            weights, fmt = _settings(items)
-        except TypeError:  # an unhashable override value: validate without the cache
-            weights, fmt = _settings.__wrapped__(items)
+        weights, fmt = _settings_for(kwargs)
     raw_tools = extra_info.get("tools") if isinstance(extra_info, dict) else None
     if type(ground_truth) is str and (raw_tools is None or type(raw_tools) is str):
-        gold, tools = _gold_and_tools(ground_truth, raw_tools)  # checked once per pair of strings
+        gold, tools, plans = _gold_and_tools(ground_truth, raw_tools)  # once per pair of strings
     else:
-        gold, tools = _gold_and_tools.__wrapped__(ground_truth, raw_tools)
+        gold, tools, plans = _gold_and_tools.__wrapped__(ground_truth, raw_tools)
 
     parsed = parse_tool_calls(solution_str, fmt)
     if parsed.status == MALFORMED:
         result = empty_result(0, len(gold))
         result["score"], result["malformed"] = weights.malformed, 1
         return result
-    return score_calls(parsed.calls, gold, tools, weights)
+    return score_calls(parsed.calls, gold, tools, weights, plans)
