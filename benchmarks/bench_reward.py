@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bfcl_samples import CATEGORIES, load_samples, predictions, render_hermes  # noqa: E402
 
-from reward_fns import schemas, tl_tool  # noqa: E402
+from reward_fns import tl_tool  # noqa: E402
 from reward_fns.matching import pair_matching, scipy_matching  # noqa: E402
 from reward_fns.tl_tool import compute_score  # noqa: E402
 
@@ -75,9 +75,7 @@ VERL_REWARD_KWARGS = yaml.safe_load(
 
 def clear_caches():
     """Forget decoded ground truths, tool indexes and compiled value tests."""
-    for f in (schemas._decode_gold_cached, schemas._index_cached, getattr(tl_tool, "_gold_and_tools", None)):
-        if f is not None and hasattr(f, "cache_clear"):
-            f.cache_clear()
+    tl_tool._gold_and_tools.cache_clear()
 
 
 def bench_reward(rows, repeat: int) -> None:

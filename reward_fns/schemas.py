@@ -2,8 +2,8 @@
 
 Both arrive as JSON strings (parquet merges nested dicts of different shapes, so rows store them
 as strings) or as already-decoded lists. Bad data raises ``ValueError`` naming the item and
-field; it is the dataset's fault, not the model's. Decoded values are cached by their string,
-because a GRPO group scores ``n`` responses against the same ground truth and tools.
+field; it is the dataset's fault, not the model's. (``tl_tool`` caches the decoded pair per
+(ground truth, tools) strings, because a GRPO group scores ``n`` responses against the same one.)
 
 >>> decode_gold_calls('[{"name": "f", "arguments": {"x": [1, 2], "unit": ["", "km"]}}]')
 (GoldCall(name='f', arguments={'x': [1, 2], 'unit': ['', 'km']}),)
@@ -16,7 +16,6 @@ because a GRPO group scores ``n`` responses against the same ground truth and to
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import NamedTuple
 
 __all__ = ["GoldCall", "ToolSpec", "check_gold_against_tools", "decode_gold_calls", "index_tools", "tools_from_gold"]
@@ -70,24 +69,19 @@ def _gold_call(i: int, item) -> GoldCall:
     return GoldCall(name, args)
 
 
-def _decode_gold(value) -> tuple:
-    value = _json(value, "ground_truth")
+def _json_list(value, what: str, noun: str) -> list:
+    value = _json(value, what)
     if not isinstance(value, list):
         raise ValueError(
-            f"ground_truth must be a JSON list of gold calls, got {type(value).__name__}"
-            + ("; wrap a single call as [call]" if isinstance(value, dict) else "")
+            f"{what} must be a JSON list of {noun}s, got {type(value).__name__}"
+            + (f"; wrap a single {noun} as [{noun}]" if isinstance(value, dict) else "")
         )
-    return tuple(_gold_call(i, item) for i, item in enumerate(value))
-
-
-@lru_cache(maxsize=4096)
-def _decode_gold_cached(value: str) -> tuple:
-    return _decode_gold(value)
+    return value
 
 
 def decode_gold_calls(value) -> tuple:
     """Gold calls from a JSON string or list. An empty list means "no tool should be called"."""
-    return _decode_gold_cached(value) if isinstance(value, str) else _decode_gold(value)
+    return tuple(_gold_call(i, item) for i, item in enumerate(_json_list(value, "ground_truth", "gold call")))
 
 
 def _tool_spec(i: int, item) -> tuple[str, ToolSpec]:
@@ -109,24 +103,10 @@ def _tool_spec(i: int, item) -> tuple[str, ToolSpec]:
     return item["name"], ToolSpec(props, tuple(required))
 
 
-def _index(value) -> dict:
-    value = _json(value, "extra_info.tools")
-    if not isinstance(value, list):
-        raise ValueError(
-            f"extra_info.tools must be a JSON list of tool schemas, got {type(value).__name__}"
-            + ("; wrap a single schema as [schema]" if isinstance(value, dict) else "")
-        )
-    return dict(_tool_spec(i, item) for i, item in enumerate(value))
-
-
-@lru_cache(maxsize=4096)
-def _index_cached(value: str) -> dict:
-    return _index(value)
-
-
 def index_tools(value) -> dict:
     """``{tool name: ToolSpec}`` from a JSON string or list of OpenAI/BFCL function schemas."""
-    return _index_cached(value) if isinstance(value, str) else _index(value)
+    items = _json_list(value, "extra_info.tools", "tool schema")
+    return dict(_tool_spec(i, item) for i, item in enumerate(items))
 
 
 def tools_from_gold(gold: tuple) -> dict:
