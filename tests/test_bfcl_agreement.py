@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("bfcl_eval")
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bfcl_samples import CATEGORIES, FORMATS, bfcl_checker, load_samples, predictions, render  # noqa: E402
 
