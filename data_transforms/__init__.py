@@ -1,6 +1,12 @@
 """Pure data conversion for tool-use training (no verl import).
 
-Readers and writers for tool-use datasets (OpenAI messages, ShareGPT, BFCL, TL-Training's raw
-format) and MAE feedback classification land here with the data-pipeline work; the reward reads
-the plain-JSON ground truth and tool schemas that those converters write.
+- ``records``: the one internal record (messages, tools, gold) every reader produces;
+- ``readers/``: OpenAI chat, ShareGPT (ToolACE; RoTBench/ToolEyes ReAct), TL-Training's raw format;
+  ``bfcl``: BFCL questions and possible answers from the installed ``bfcl-eval`` wheel;
+- ``feedback``: MAE's classification of tool responses; ``masking``: which steps it takes out;
+- ``gold``: reference answers and unsatisfiable gold; ``render``: rows' message and tool form;
+- ``writers``: RL and SFT rows and atomic parquet writes; ``split``: splits disjoint by tool name;
+  ``tally``: counts of everything read, written, masked and dropped.
+
+``tl_plugin.prepare`` (the ``tl-prepare`` CLI) puts them together.
 """

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # GRPO with TL-Training's tool-call reward (reward=tl_tool) on single-turn tool-use data.
 # Resources: 1 node x 8 GPUs (80 GB) for a 7B model; scale trainer.* and the parallel sizes.
-# Data: RL parquet with reward_model.ground_truth and extra_info.tools as JSON strings (README).
+# Data: RL parquet from tl-prepare (docs/data.md), e.g. BFCL live data split disjoint by tool name:
+#   tl-prepare source=bfcl 'categories=[live_simple,live_multiple]' out=data/bfcl split.test_fraction=0.1
+# +tl=grpo sets reward=tl_tool, the tl_tool_agent loop (each row's own tools rendered by the chat
+# template), GRPO and a low-variance KL loss (tl_plugin/configs/tl/grpo.yaml).
 # Extra Hydra overrides are appended: bash example_configs/grpo_tl_tool.sh trainer.total_epochs=1
 # DRY_RUN=1 prints the composed config (Hydra --cfg job) instead of training.
 set -euo pipefail
 MODEL=${MODEL:-Qwen/Qwen2.5-7B-Instruct}
-TRAIN=${TRAIN:-data/bfcl/train.parquet}
-VAL=${VAL:-data/bfcl/test.parquet}
+TRAIN=${TRAIN:-data/bfcl/rl/train.parquet}
+VAL=${VAL:-data/bfcl/rl/test.parquet}
 NGPUS=${NGPUS:-8}
 
 "${PYTHON:-python3}" -m verl.trainer.main_ppo \
-    reward=tl_tool \
-    algorithm.adv_estimator=grpo \
+    +tl=grpo \
     data.train_files="$TRAIN" \
     data.val_files="$VAL" \
     data.train_batch_size=64 \
@@ -23,10 +25,7 @@ NGPUS=${NGPUS:-8}
     actor_rollout_ref.actor.optim.lr=1e-6 \
     actor_rollout_ref.actor.ppo_mini_batch_size=32 \
     actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4 \
-    actor_rollout_ref.actor.use_kl_loss=True \
-    actor_rollout_ref.actor.kl_loss_coef=0.001 \
     actor_rollout_ref.rollout.name=vllm \
-    actor_rollout_ref.rollout.n=8 \
     actor_rollout_ref.rollout.tensor_model_parallel_size=2 \
     actor_rollout_ref.rollout.gpu_memory_utilization=0.6 \
     actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8 \

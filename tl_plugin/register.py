@@ -5,3 +5,4 @@ agent-loop workers) and calls nothing in it, so registration happens at import t
 """
 
 from tl_plugin import reward_manager  # noqa: F401  registers reward manager "tl_tool"
+from tl_plugin import agent_loop  # noqa: F401,E402  registers agent loop "tl_tool_agent"

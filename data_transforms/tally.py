@@ -1,0 +1,67 @@
+"""Counts of what a preparation run read, wrote, masked and dropped, and why.
+
+Nothing is dropped or masked silently: every writer takes a :class:`Tally` and counts each row it
+leaves out under a reason, each message it masks under the feedback category that caused it,
+and every tool response under its category.
+
+>>> t = Tally()
+>>> t.drop("rl", "unsatisfiable_gold"); t.drop("rl", "unsatisfiable_gold"); t.wrote("rl", "train", 3)
+>>> t.as_dict()["dropped"], t.as_dict()["written"]
+({'rl': {'unsatisfiable_gold': 2}}, {'rl': {'train': 3}})
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from data_transforms.feedback import FEEDBACK_CATEGORIES
+
+__all__ = ["MAX_LISTED", "Tally"]
+
+MAX_LISTED = 100  # dropped rows listed by name per reason in summary.json (all are counted)
+
+
+class Tally:
+    def __init__(self):
+        self.rows_read = 0
+        self.records = 0
+        self.bad_rows = Counter()  # field -> rows skipped with on_error=skip
+        self.feedback = Counter(dict.fromkeys(FEEDBACK_CATEGORIES, 0))  # every tool response
+        self.masked = Counter()  # category -> assistant messages given loss_mask 0 (SFT, mode=mask)
+        self.dropped = defaultdict(Counter)  # kind -> reason -> rows left out
+        self.written = defaultdict(Counter)  # kind -> split -> rows written
+        self.examples = {}  # reason -> first row that hit it, for the report
+        self.dropped_rows = defaultdict(list)  # "kind:reason" -> rows (the first MAX_LISTED)
+        self._feedback_counted = {}  # id(record) -> record (kept so the id is not reused)
+
+    def first_feedback_count(self, rec) -> bool:
+        """True the first time for ``rec``: the RL and SFT writers both read its tool responses,
+        which must be counted once."""
+        if id(rec) in self._feedback_counted:
+            return False
+        self._feedback_counted[id(rec)] = rec
+        return True
+
+    def drop(self, kind: str, reason: str, row: str | None = None, n: int = 1) -> None:
+        self.dropped[kind][reason] += n
+        if row is not None:
+            self.examples.setdefault(f"{kind}:{reason}", row)
+            listed = self.dropped_rows[f"{kind}:{reason}"]
+            if len(listed) < MAX_LISTED:
+                listed.append(row)
+
+    def wrote(self, kind: str, split: str, n: int = 1) -> None:
+        self.written[kind][split] += n
+
+    def as_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "records": self.records,
+            "bad_rows": dict(self.bad_rows),
+            "feedback": dict(self.feedback),
+            "masked": dict(self.masked),
+            "dropped": {k: dict(v) for k, v in self.dropped.items()},
+            "written": {k: dict(v) for k, v in self.written.items()},
+            "examples": dict(self.examples),
+            "dropped_rows": dict(self.dropped_rows),
+        }

@@ -1,0 +1,168 @@
+"""Records to verl rows: RL prompts with gold calls, SFT conversations with per-message loss masks.
+
+RL rows (SPEC 2 and 4), one per assistant step of a trajectory (context up to the step, gold =
+that step's calls, ``[]`` for a final text answer), or one per prompt-only record (BFCL)::
+
+    {"data_source", "prompt": [messages], "ability": "tool_use", "agent_name",
+     "reward_model": {"style": "rule", "ground_truth": <JSON gold calls>},
+     "extra_info": {"index", "id", "step", "split", "tools": <JSON tool list>}}
+
+A step whose calls got an error back is no gold: it is dropped from RL (counted), while it stays
+in the context of later steps. Gold that no answer can satisfy is dropped and counted too.
+
+SFT rows: ``{"messages": [... each with "loss_mask": 0|1], "tools": <JSON tool list>}``; only
+assistant messages can have ``loss_mask`` 1. MAE (``mode=mask``) sets it to 0 on erroneous steps;
+``mode=drop`` writes one row per good assistant step (context + that step, only it trained).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_transforms.feedback import ERROR_CATEGORIES
+from data_transforms.gold import gold_problem, reference_answer
+from data_transforms.masking import MODES, erroneous_steps, step_feedback
+from data_transforms.records import Record, wrap_gold
+from data_transforms.render import DEFAULT_SYSTEM_TEXT, TOOLS_IN_PROMPT, chat_messages, tools_json
+from data_transforms.tally import Tally
+
+__all__ = ["RowOptions", "rl_rows", "sft_rows", "write_parquet"]
+
+
+@dataclass
+class RowOptions:
+    tools_in_prompt: str = "native"  # native | system_text
+    system_text: str = DEFAULT_SYSTEM_TEXT
+    agent_name: str | None = None  # None: tl_tool_agent for native, single_turn_agent for system_text
+    data_source: str | None = None  # None: the source name (bfcl_<category> for BFCL)
+    ability: str = "tool_use"
+    final_answer_steps: bool = True  # RL rows for steps that answer in text (gold [])
+    mae_mode: str = "mask"  # mask | drop
+    error_categories: tuple = field(default_factory=lambda: tuple(ERROR_CATEGORIES))
+
+    def __post_init__(self):
+        if self.tools_in_prompt not in TOOLS_IN_PROMPT:
+            raise ValueError(f"tools_in_prompt must be one of {TOOLS_IN_PROMPT}, got {self.tools_in_prompt!r}")
+        if self.mae_mode not in MODES:
+            raise ValueError(f"mae.mode must be one of {MODES}, got {self.mae_mode!r}")
+        unknown = set(self.error_categories) - set(ERROR_CATEGORIES)
+        if unknown:
+            raise ValueError(f"mae.error_categories: unknown {sorted(unknown)}; choose from {list(ERROR_CATEGORIES)}")
+        self.error_categories = tuple(self.error_categories)
+        if self.agent_name is None:
+            self.agent_name = "tl_tool_agent" if self.tools_in_prompt == "native" else "single_turn_agent"
+
+
+def _data_source(rec: Record, source: str, opts: RowOptions) -> str:
+    if opts.data_source:
+        return opts.data_source
+    category = rec.meta.get("category")
+    return f"{source}_{category}" if category else source
+
+
+def _feedback(rec: Record, opts: RowOptions, tally: Tally | None) -> dict:
+    feedback = step_feedback(rec.messages)
+    if tally is not None and tally.first_feedback_count(rec):
+        for categories in feedback.values():
+            tally.feedback.update(categories)
+    return erroneous_steps(feedback, opts.error_categories)
+
+
+def rl_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: str = "train") -> list:
+    """The RL rows of one record (see module doc); drops are counted in ``tally``."""
+    tools = tools_json(rec.tools)
+    steps = []  # (step index, context messages, gold)
+    if rec.gold is not None:
+        steps.append((0, rec.messages, rec.gold))
+    else:
+        errors = _feedback(rec, opts, tally)
+        for i, msg in enumerate(rec.messages):
+            if msg["role"] != "assistant":
+                continue
+            if i in errors:
+                tally.drop("rl", f"erroneous_step:{errors[i]}", rec.id)
+                continue
+            if not msg.get("tool_calls") and not opts.final_answer_steps:
+                tally.drop("rl", "final_answer_step (rl.final_answer_steps=false)", rec.id)
+                continue
+            if not any(m["role"] == "user" for m in rec.messages[:i]):
+                tally.drop("rl", "no_user_message_before_step", rec.id)
+                continue
+            steps.append((i, rec.messages[:i], wrap_gold(msg.get("tool_calls") or [], rec.tools)))
+    rows = []
+    for step, context, gold in steps:
+        problem = gold_problem(gold, rec.tools)
+        if problem is not None:
+            tally.drop("rl", "unsatisfiable_gold", f"{rec.id}: {problem}")
+            continue
+        rows.append(
+            {
+                "data_source": _data_source(rec, source, opts),
+                "prompt": chat_messages(context, rec.tools, opts.tools_in_prompt, opts.system_text),
+                "ability": opts.ability,
+                "agent_name": opts.agent_name,
+                "reward_model": {"style": "rule", "ground_truth": json.dumps(gold, ensure_ascii=False)},
+                "extra_info": {"index": 0, "id": rec.id, "step": step, "split": split, "tools": tools},
+            }
+        )
+    return rows
+
+
+def _sft_row(messages: list, trained: set, rec: Record, opts: RowOptions) -> dict:
+    out = chat_messages(messages, rec.tools, opts.tools_in_prompt, opts.system_text)
+    offset = len(out) - len(messages)  # system_text may add a system message in front
+    for i, msg in enumerate(out):
+        msg["loss_mask"] = 1 if (i - offset) in trained else 0
+    tools = "[]" if opts.tools_in_prompt == "system_text" else tools_json(rec.tools)
+    return {"messages": out, "tools": tools, "id": rec.id}
+
+
+def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: str = "train") -> list:
+    """The SFT rows of one record (see module doc); masks and drops are counted in ``tally``."""
+    if rec.gold is not None:
+        if not rec.gold:
+            tally.drop("sft", "no_reference_answer (gold is 'no call', no text answer given)", rec.id)
+            return []
+        problem = gold_problem(rec.gold, rec.tools)
+        if problem is not None:
+            tally.drop("sft", "unsatisfiable_gold", f"{rec.id}: {problem}")
+            return []
+        answer = {"role": "assistant", "content": "", "tool_calls": reference_answer(rec.gold, rec.tools)}
+        return [_sft_row([*rec.messages, answer], {len(rec.messages)}, rec, opts)]
+    errors = _feedback(rec, opts, tally)
+    assistant = [i for i, m in enumerate(rec.messages) if m["role"] == "assistant"]
+    good = [i for i in assistant if i not in errors]
+    if opts.mae_mode == "mask":
+        for category in errors.values():
+            tally.masked[category] += 1
+        if not good:
+            tally.drop("sft", "nothing_to_train (every assistant step erroneous)", rec.id)
+            return []
+        last = max(good)  # messages after the last trained one teach nothing
+        return [_sft_row(rec.messages[: last + 1], set(good), rec, opts)]
+    for i, category in errors.items():
+        tally.drop("sft", f"erroneous_step:{category}", rec.id)
+    return [_sft_row(rec.messages[: i + 1], {i}, rec, opts) for i in good]
+
+
+def write_parquet(rows: list, path) -> Path:
+    """Write ``rows`` atomically: a temporary file in the same directory, then ``os.replace``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,210 @@
+"""Per-row tools in verl rollouts, through verl's real agent-loop and reward-loop code on CPU.
+
+``tl-prepare`` writes BFCL ``multiple`` rows (several candidate tools each); verl's ``RLHFDataset``
+loads them and its ``collate_fn`` batches them; verl's ``AgentLoopWorker`` runs our
+``tl_tool_agent`` loop for each row and hands the result to verl's ``RewardLoopWorker``, which
+calls the ``tl_tool`` reward manager. Mocked, because they need a GPU or a cluster: the LLM
+server (a scripted fake that records the prompt tokens it gets and answers with fixed text) and
+Ray (the reward worker runs in-process behind an object with the actor-handle interface).
+Everything else is verl's own code with a real BPE tokenizer and a Qwen2.5-style tool template.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import verl
+from hydra import compose, initialize_config_dir
+
+from data_transforms.gold import reference_answer
+from data_transforms.render import hermes_text
+from tl_plugin.testing import build_tiny_tokenizer
+
+VERL_CONFIG_DIR = Path(verl.__file__).parent / "trainer" / "config"
+PLUGIN_CONFIG_DIR = Path(__file__).resolve().parents[1] / "tl_plugin" / "configs"
+
+
+def compose_prepare(overrides):
+    with initialize_config_dir(config_dir=str(PLUGIN_CONFIG_DIR), version_base=None):
+        return compose(config_name="prepare", overrides=overrides)
+
+
+def compose_ppo(overrides):
+    with initialize_config_dir(config_dir=str(VERL_CONFIG_DIR), version_base=None):
+        return compose(config_name="ppo_trainer", overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tokenizer plus a tiny Qwen2 config (no weights: the fake server does the generating)."""
+    from transformers import Qwen2Config
+
+    path = tmp_path_factory.mktemp("tiny_qwen2")
+    tok = build_tiny_tokenizer(path)
+    Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, num_key_value_heads=1, architectures=["Qwen2ForCausalLM"]).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def rl_rows(tmp_path_factory):
+    from tl_plugin.prepare import prepare
+
+    out = tmp_path_factory.mktemp("bfcl_multiple")
+    prepare(compose_prepare(["source=bfcl", "categories=[multiple]", f"out={out}", "kinds=[rl]", "limit=6"]))
+    return str(out / "rl" / "train.parquet")
+
+
+class FakeServer:
+    """Stands in for verl's LLM server client: records prompts, answers by the row's question."""
+
+    def __init__(self, tokenizer, answers: dict):
+        self.tokenizer, self.answers, self.prompts = tokenizer, answers, {}
+
+    async def generate(self, request_id, prompt_ids, sampling_params, **kwargs):
+        from verl.workers.rollout.replica import TokenOutput
+
+        text = self.tokenizer.decode(prompt_ids)
+        (question,) = [q for q in self.answers if q in text]
+        self.prompts[question] = list(prompt_ids)
+        ids = self.tokenizer.encode(self.answers[question], add_special_tokens=False) + [self.tokenizer.eos_token_id]
+        return TokenOutput(token_ids=ids)
+
+
+class InProcessActor:
+    """The Ray actor-handle interface (``handle.compute_score.remote(data)``) over a local worker."""
+
+    def __init__(self, worker):
+        class _Method:
+            def remote(_self, data):
+                return worker.compute_score(data)
+
+        self.compute_score = _Method()
+
+
+def _rollout(model_dir, parquet, answers_for, overrides=(), agent_name=None):
+    """Load ``parquet`` with RLHFDataset, run verl's AgentLoopWorker on it; return what came out."""
+    from verl import DataProto
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+    from verl.experimental.reward_loop import RewardLoopWorker
+    from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
+
+    cfg = compose_ppo(
+        [
+            "+tl=grpo",
+            f"actor_rollout_ref.model.path={model_dir}",
+            "actor_rollout_ref.rollout.name=vllm",  # only a name here: the fake server generates
+            "actor_rollout_ref.rollout.response_length=96",
+            "data.max_prompt_length=1536",
+            *overrides,
+        ]
+    )
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    dataset = RLHFDataset([parquet], tokenizer, cfg.data)
+    rows = [dataset[i] for i in range(len(dataset))]
+    batch = DataProto.from_single_dict(collate_fn(rows))
+    if agent_name is not None:
+        batch.non_tensor_batch["agent_name"] = np.array([agent_name] * len(rows), dtype=object)
+    answers = {}
+    for row in rows:
+        question = [m for m in row["raw_prompt"] if m["role"] == "user"][-1]["content"]
+        answers[question] = answers_for(row)
+    server = FakeServer(tokenizer, answers)
+    reward_worker = RewardLoopWorker(cfg)
+    worker = AgentLoopWorker(cfg, llm_client=server, reward_loop_worker_handles=[InProcessActor(reward_worker)])
+    # verl's agent loops capture asyncio's current loop (verl.utils.ray_utils.get_event_loop) and
+    # schedule tokenisation on it, so the rollout must run on that same loop
+    from verl.utils.ray_utils import get_event_loop
+
+    out = get_event_loop().run_until_complete(worker.generate_sequences(batch))
+    return rows, server, out, tokenizer
+
+
+def _gold_answer(row):
+    return hermes_text(reference_answer(json.loads(row["reward_model"]["ground_truth"])))
+
+
+def _wrong_tool_answer(row):
+    gold = {c["name"] for c in json.loads(row["reward_model"]["ground_truth"])}
+    other = next(t["function"]["name"] for t in json.loads(row["extra_info"]["tools"]) if t["function"]["name"] not in gold)
+    return hermes_text([{"name": other, "arguments": {}}])
+
+
+def test_row_tools_reach_the_prompt_tokens_through_the_chat_template(model_dir, rl_rows):
+    rows, server, out, tokenizer = _rollout(model_dir, rl_rows, _gold_answer)
+    assert len(rows) == 6 and all(r["agent_name"] == "tl_tool_agent" for r in rows)
+    for row in rows:
+        question = [m for m in row["raw_prompt"] if m["role"] == "user"][-1]["content"]
+        tools = json.loads(row["extra_info"]["tools"])
+        assert len(tools) >= 2  # BFCL "multiple": several candidates, each row its own
+        expected = tokenizer.apply_chat_template(
+            [{"role": m["role"], "content": m["content"]} for m in row["raw_prompt"]],
+            tools=tools, add_generation_prompt=True, tokenize=False,
+        )
+        prompt_text = tokenizer.decode(server.prompts[question])
+        assert prompt_text == expected
+        for tool in tools:
+            assert json.dumps(tool) in prompt_text  # the full schema, as the template renders it
+    # verl's own batch keeps the prompt the loop built (left-padded)
+    decoded = tokenizer.decode(out.batch["prompts"][0][out.batch["attention_mask"][0][: out.batch["prompts"].shape[1]].bool()])
+    assert "<tools>" in decoded
+
+
+def test_reward_gets_the_row_tools_and_scores_the_rollout(model_dir, rl_rows):
+    # gold answers score +1; a call to another candidate of the row is a wrong tool (-1.5), which
+    # the reward can only tell from a hallucination (-2) if it got the row's tools
+    rows, _, out, _ = _rollout(model_dir, rl_rows, lambda r: _gold_answer(r) if r["extra_info"]["index"] % 2 == 0 else _wrong_tool_answer(r))
+    scores = out.batch["rm_scores"].sum(dim=1).tolist()
+    expected = [1.0 if r["extra_info"]["index"] % 2 == 0 else -1.5 for r in rows]
+    assert scores == pytest.approx(expected)
+    assert out.non_tensor_batch["wrong_tool"].tolist() == [0 if e == 1.0 else 1 for e in expected]
+    assert out.non_tensor_batch["tool_hallucination"].tolist() == [0] * len(rows)
+    assert "reward_extra_keys" in out.meta_info
+
+
+def test_stock_single_turn_agent_does_not_show_the_tools(model_dir, rl_rows):
+    # the contrast that motivates tl_tool_agent: verl's default loop drops the row's tools
+    rows, server, _, tokenizer = _rollout(model_dir, rl_rows, _gold_answer, agent_name="single_turn_agent")
+    for row in rows:
+        question = [m for m in row["raw_prompt"] if m["role"] == "user"][-1]["content"]
+        prompt_text = tokenizer.decode(server.prompts[question])
+        assert "<tools>" not in prompt_text
+        assert not any(json.dumps(t) in prompt_text for t in json.loads(row["extra_info"]["tools"]))
+
+
+def test_system_text_rows_roll_out_with_the_stock_loop(model_dir, tmp_path):
+    from tl_plugin.prepare import prepare
+
+    prepare(compose_prepare(["source=bfcl", "categories=[multiple]", f"out={tmp_path}", "kinds=[rl]", "limit=3",
+                             "tools_in_prompt=system_text"]))
+    rows, server, out, tokenizer = _rollout(model_dir, str(tmp_path / "rl" / "train.parquet"), _gold_answer)
+    assert all(r["agent_name"] == "single_turn_agent" for r in rows)
+    for row in rows:
+        question = [m for m in row["raw_prompt"] if m["role"] == "user"][-1]["content"]
+        prompt_text = tokenizer.decode(server.prompts[question])
+        assert "# Tools" not in prompt_text  # the chat template got no tools ...
+        for tool in json.loads(row["extra_info"]["tools"]):
+            assert json.dumps(tool, ensure_ascii=False) in prompt_text  # ... the system text has them
+    assert out.batch["rm_scores"].sum(dim=1).tolist() == pytest.approx([1.0] * len(rows))
+
+
+def test_grpo_preset_composes_into_verls_config_and_stays_overridable():
+    cfg = compose_ppo(["+tl=grpo", "actor_rollout_ref.rollout.n=4"])
+    assert cfg.reward.reward_manager.name == "tl_tool"
+    assert cfg.reward.custom_reward_function.path == "pkg://reward_fns.tl_tool"
+    assert cfg.reward.custom_reward_function.reward_kwargs.wrong_tool == -1.5
+    assert cfg.algorithm.adv_estimator == "grpo" and cfg.actor_rollout_ref.actor.use_kl_loss is True
+    assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "tl_tool_agent"
+    assert cfg.actor_rollout_ref.rollout.n == 4
+    assert compose_ppo([]).actor_rollout_ref.rollout.agent.default_agent_loop == "single_turn_agent"
+
+
+def test_import_verl_registers_the_agent_loop():
+    from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
+
+    assert _agent_loop_registry["tl_tool_agent"] == {"_target_": "tl_plugin.agent_loop.TLToolAgentLoop"}

@@ -1,0 +1,186 @@
+"""``tl-prepare``: tool-use data to verl parquet (RL rows for ``reward=tl_tool``, SFT rows with MAE).
+
+    tl-prepare source=bfcl 'categories=[live_simple]' out=data/bfcl
+    tl-prepare source=toolace input=toolace.json out=data/toolace split.test_fraction=0.1
+    python -m tl_plugin.prepare source=openai input=chats.jsonl out=data/chats mae.mode=drop
+
+Reads the source into records (``data_transforms.readers`` / ``data_transforms.bfcl``), splits
+them (disjoint by tool name by default), writes ``OUT/{rl,sft}/{train,test}.parquet`` and
+``OUT/summary.json`` atomically, and prints what was read, written, masked and dropped, and why.
+Config: ``tl_plugin/configs/prepare.yaml``; every key is a Hydra override.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from data_transforms.bfcl import iter_bfcl
+from data_transforms.io import iter_rows
+from data_transforms.readers import READERS
+from data_transforms.records import RecordError
+from data_transforms.render import DEFAULT_SYSTEM_TEXT
+from data_transforms.split import record_tool_names, split_indices
+from data_transforms.tally import Tally
+from data_transforms.writers import RowOptions, rl_rows, sft_rows, write_parquet
+
+__all__ = ["KINDS", "SOURCES", "main", "prepare"]
+
+SOURCES = (*READERS, "bfcl")
+KINDS = ("rl", "sft")
+_BUILD = {"rl": rl_rows, "sft": sft_rows}
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, ListConfig)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _read_records(cfg, tally: Tally) -> list:
+    """Every record of the source; bad rows raise (on_error=raise) or are counted (skip)."""
+    if cfg.source == "bfcl":
+        rows = iter_bfcl(_as_list(cfg.categories), dot_to_underscore=bool(cfg.bfcl.dot_to_underscore))
+        read = None
+    else:
+        paths = _as_list(cfg.input)
+        if not paths:
+            raise ValueError(f"source={cfg.source} needs input=FILE (or a list of files)")
+        for p in paths:
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"input file not found: {p}")
+        rows = ((name, row) for p in paths for name, row in iter_rows(p))
+        read = READERS[cfg.source]
+    records = []
+    rows_iter = iter(rows)
+    with tqdm(desc=f"reading {cfg.source}", unit=" rows", disable=None) as bar:
+        while cfg.limit is None or tally.rows_read < cfg.limit:
+            try:
+                item = next(rows_iter)
+                name, rec = item if read is None else (item[0], read(item[1], item[0]))
+            except StopIteration:
+                break
+            except RecordError as exc:
+                tally.rows_read += 1
+                bar.update()
+                if cfg.on_error != "skip":
+                    raise
+                tally.bad_rows[exc.field] += 1
+                tally.examples.setdefault(f"bad_row:{exc.field}", str(exc))
+                continue
+            tally.rows_read += 1
+            bar.update()
+            records.append(rec)
+    tally.records = len(records)
+    return records
+
+
+def _write_json(obj, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def prepare(cfg: DictConfig) -> dict:
+    """Run the preparation described by ``cfg`` (prepare.yaml); return the summary dict."""
+    if cfg.source not in SOURCES:
+        raise ValueError(f"source must be one of {list(SOURCES)}, got {cfg.source!r}")
+    kinds = _as_list(cfg.kinds)
+    if not kinds or set(kinds) - set(KINDS):
+        raise ValueError(f"kinds must be a non-empty subset of {list(KINDS)}, got {kinds}")
+    if cfg.on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be raise or skip, got {cfg.on_error!r}")
+    opts = RowOptions(
+        tools_in_prompt=cfg.tools_in_prompt,
+        system_text=cfg.system_text or DEFAULT_SYSTEM_TEXT,
+        agent_name=cfg.rl.agent_name,
+        data_source=cfg.rl.data_source,
+        final_answer_steps=bool(cfg.rl.final_answer_steps),
+        mae_mode=cfg.mae.mode,
+        error_categories=tuple(_as_list(cfg.mae.error_categories)),
+    )
+    if "{tools}" not in opts.system_text:
+        raise ValueError("system_text must contain the placeholder {tools}")
+    out = Path(cfg.out)
+    start = time.perf_counter()
+    tally = Tally()
+
+    records = _read_records(cfg, tally)
+    names = [record_tool_names(r, cfg.split.by) for r in records]
+    test = split_indices(names, float(cfg.split.test_fraction), int(cfg.split.seed))
+
+    rows = {kind: {"train": [], "test": []} for kind in kinds}
+    for i, rec in enumerate(tqdm(records, desc="building rows", unit=" records", disable=None)):
+        split = "test" if i in test else "train"
+        for kind in kinds:
+            rows[kind][split].extend(_BUILD[kind](rec, cfg.source, opts, tally, split))
+
+    files = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        for split, split_rows in rows[kind].items():
+            if kind == "rl":
+                for index, row in enumerate(split_rows):
+                    row["extra_info"]["index"] = index
+            tally.wrote(kind, split, len(split_rows))
+            path = out / kind / f"{split}.parquet"
+            if split_rows:
+                files[f"{kind}/{split}"] = str(write_parquet(split_rows, path))
+            else:
+                path.unlink(missing_ok=True)  # a stale file from an earlier run would mislead
+    seconds = time.perf_counter() - start
+    summary = {
+        "source": cfg.source,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        **tally.as_dict(),
+        "test_records": len(test),
+        "files": files,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(tally.rows_read / seconds, 1) if seconds > 0 else None,
+    }
+    _write_json(summary, out / "summary.json")
+    return summary
+
+
+def print_summary(summary: dict, console: Console) -> None:
+    table = Table(title=f"tl-prepare {summary['source']}: {summary['rows_read']} rows read, {summary['records']} records")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for field, n in summary["bad_rows"].items():
+        table.add_row(f"skipped bad row ({field})", str(n))
+    for kind, splits in summary["written"].items():
+        for split, n in splits.items():
+            table.add_row(f"{kind} rows written, {split}", str(n))
+    for category, n in summary["masked"].items():
+        table.add_row(f"sft messages masked: {category}", str(n))
+    for kind, reasons in summary["dropped"].items():
+        for reason, n in reasons.items():
+            table.add_row(f"{kind} rows dropped: {reason}", str(n))
+    for category, n in summary["feedback"].items():
+        table.add_row(f"tool responses: {category}", str(n))
+    console.print(table)
+    console.print(f"test split: {summary['test_records']} of {summary['records']} records")
+    for name, path in summary["files"].items():
+        console.print(f"  {name}: {path}")
+    console.print(f"{summary['rows_per_second']} source rows/s ({summary['seconds']} s)")
+
+
+@hydra.main(config_path="configs", config_name="prepare", version_base=None)
+def main(cfg: DictConfig) -> None:
+    print_summary(prepare(cfg), Console(width=140))
+
+
+if __name__ == "__main__":
+    main()
