@@ -261,10 +261,39 @@ def test_system_text_puts_tools_into_the_system_message(tmp_path, tokenizer):
             assert json.dumps(tool, ensure_ascii=False) in system["content"]
         assert all(m["tool_calls"] is None for m in row["prompt"])  # earlier calls are text
     sft = pq.read_table(tmp_path / "sft" / "train.parquet").to_pylist()
-    assert {r["tools"] for r in sft} == {"[]"}
+    assert "tools" not in sft[0]  # no tools column: the tools are in the system text
     ds = sft_dataset(tmp_path / "sft" / "train.parquet", tokenizer)
     text = tokenizer.decode(ds[0]["input_ids"][ds[0]["attention_mask"].bool()])
     assert "# Tools" not in text and "<tools>" in text and "<tool_call>" in text
+
+    # verl's stock class reads these files as they are, but it ignores the per-message loss_mask
+    # (MAE needs TLSFTDataset) and fails its own sanity check where parallel calls got several
+    # tool messages in a row (the template merges them into one turn; TLSFTDataset handles it)
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    stock = MultiTurnSFTDataset([str(tmp_path / "sft" / "train.parquet")], tokenizer, OmegaConf.create({"max_length": 32768}))
+    roles = [[m["role"] for m in row["messages"]] for row in sft]
+    runs = [any(a == b == "tool" for a, b in zip(r, r[1:])) for r in roles]
+    assert any(runs) and not all(runs)
+    for i, row in enumerate(sft):
+        if runs[i]:
+            with pytest.raises(AssertionError, match="apply_chat_template to each turn separately"):
+                stock[i]
+            continue
+        assert stock[i]["input_ids"].tolist() == ds[i]["input_ids"].tolist()
+        masked = any(m["role"] == "assistant" and not m["loss_mask"] for m in row["messages"])
+        assert (stock[i]["loss_mask"].sum() > ds[i]["loss_mask"].sum()) == masked
+
+
+def test_stock_sft_dataset_cannot_take_json_string_tools(tmp_path, tokenizer):
+    # why native-mode SFT files need TLSFTDataset: verl hands the tools string to the template
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    run_prepare("source=toolace", f"input={DATA / SAMPLES['toolace']}", f"out={tmp_path}", "kinds=[sft]")
+    stock = MultiTurnSFTDataset([str(tmp_path / "sft" / "train.parquet")], tokenizer, OmegaConf.create({"max_length": 32768}))
+    with pytest.raises(ValueError, match="Tools should either be a JSON schema"):
+        stock[0]
+    assert sft_dataset(tmp_path / "sft" / "train.parquet", tokenizer)[0]["loss_mask"].sum() > 0
 
 
 # ----------------------------------------------------------------------------- the CLI

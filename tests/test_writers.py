@@ -629,7 +629,7 @@ def test_sft_rows_mask_mode():
 
 def test_sft_rows_mask_mode_system_text_shifts_masks():
     (row,) = sft_rows(trajectory(), "toy", RowOptions(tools_in_prompt="system_text"), Tally())
-    assert row["tools"] == "[]"
+    assert "tools" not in row  # the tools are in the system text
     assert row["messages"][0]["role"] == "system" and _tool_lines(TOOLS) in row["messages"][0]["content"]
     assert _masks(row) == [0] + [1 if i in GOOD_STEPS else 0 for i in range(len(trajectory_messages()))]
 
