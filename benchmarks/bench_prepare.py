@@ -24,15 +24,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from data_transforms.bfcl import CALL_CATEGORIES  # noqa: E402
-from tl_plugin.prepare import prepare  # noqa: E402
+from tl_plugin.prepare import prepare, prepare_config  # noqa: E402
 
-CONFIG_DIR = ROOT / "tl_plugin" / "configs"
 
 
 def best(fn, repeat: int) -> float:
@@ -52,9 +50,7 @@ def floor(paths: list, out: Path) -> int:
 
 
 def run_prepare(overrides: list) -> dict:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose(config_name="prepare", overrides=overrides)
-    return prepare(cfg)
+    return prepare(prepare_config(overrides))
 
 
 def trajectories(n: int, path: Path) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "Record",
     "RecordError",
     "canonical_tool",
+    "canonical_tools",
     "check_record",
     "decode_json",
     "tool_call",
@@ -111,6 +112,27 @@ def canonical_tool(schema, row: str = "?", field_name: str = "tools") -> dict:
         raise RecordError(row, f"{field_name}[{name}].parameters.required", f"must be a list of names, got {required!r}")
     out = {k: copy.deepcopy(v) for k, v in schema.items() if k not in ("name", "description", "parameters")}
     return {"name": name, "description": str(schema.get("description") or ""), "parameters": _map_types(params), **out}
+
+
+def _hoist_required(schema):
+    """Move a schema-level ``required`` into ``parameters`` (RoTBench writes it beside them; ToolACE
+    writes ``"required": null`` there), so it is not lost or left as a stray key."""
+    if not isinstance(schema, dict) or "required" not in schema or isinstance(schema.get("function"), dict):
+        return schema
+    schema = dict(schema)
+    required = schema.pop("required")
+    params = schema.get("parameters")
+    if isinstance(required, list) and required and isinstance(params, dict) and "required" not in params:
+        schema["parameters"] = {**params, "required": required}
+    return schema
+
+
+def canonical_tools(raw, row_name: str, field_name: str) -> list:
+    """Canonical tools from a list (or a JSON string of one) of schemas, plain or OpenAI-wrapped."""
+    raw = decode_json(raw, row_name, field_name)
+    if not isinstance(raw, list):
+        raise RecordError(row_name, field_name, f"must be a list of tool schemas, got {type(raw).__name__}")
+    return [canonical_tool(_hoist_required(t), row_name, f"{field_name}[{i}]") for i, t in enumerate(raw)]
 
 
 def tool_call(name, arguments, row: str, field_name: str) -> dict:

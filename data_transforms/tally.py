@@ -32,15 +32,18 @@ class Tally:
         self.written = defaultdict(Counter)  # kind -> split -> rows written
         self.examples = {}  # reason -> first row that hit it, for the report
         self.dropped_rows = defaultdict(list)  # "kind:reason" -> rows (the first MAX_LISTED)
-        self._feedback_counted = {}  # id(record) -> record (kept so the id is not reused)
+        self._step_feedback = {}  # id(record) -> (record, its step feedback); the record kept so its id is not reused
 
-    def first_feedback_count(self, rec) -> bool:
-        """True the first time for ``rec``: the RL and SFT writers both read its tool responses,
-        which must be counted once."""
-        if id(rec) in self._feedback_counted:
-            return False
-        self._feedback_counted[id(rec)] = rec
-        return True
+    def record_feedback(self, rec, classify_steps) -> dict:
+        """``classify_steps(rec.messages)``, computed and counted once per record: the RL and SFT
+        writers both read a record's tool responses."""
+        cached = self._step_feedback.get(id(rec))
+        if cached is None:
+            feedback = classify_steps(rec.messages)
+            for categories in feedback.values():
+                self.feedback.update(categories)
+            cached = self._step_feedback[id(rec)] = (rec, feedback)
+        return cached[1]
 
     def drop(self, kind: str, reason: str, row: str | None = None, n: int = 1) -> None:
         self.dropped[kind][reason] += n

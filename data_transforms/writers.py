@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from data_transforms.records import Record, wrap_gold
 from data_transforms.render import DEFAULT_SYSTEM_TEXT, TOOLS_IN_PROMPT, chat_messages, tools_json
 from data_transforms.tally import Tally
 
-__all__ = ["RowOptions", "rl_rows", "sft_rows", "write_parquet"]
+__all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_parquet"]
 
 
 @dataclass
@@ -66,10 +67,8 @@ def _data_source(rec: Record, source: str, opts: RowOptions) -> str:
 
 
 def _feedback(rec: Record, opts: RowOptions, tally: Tally | None) -> dict:
-    feedback = step_feedback(rec.messages)
-    if tally is not None and tally.first_feedback_count(rec):
-        for categories in feedback.values():
-            tally.feedback.update(categories)
+    # the RL and SFT writers both need it: classified (and counted) once per record
+    feedback = tally.record_feedback(rec, step_feedback) if tally is not None else step_feedback(rec.messages)
     return erroneous_steps(feedback, opts.error_categories)
 
 
@@ -153,20 +152,30 @@ def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: st
     return [_sft_row(rec.messages[: i + 1], {i}, rec, opts) for i in good]
 
 
-def write_parquet(rows: list, path) -> Path:
-    """Write ``rows`` atomically: a temporary file in the same directory, then ``os.replace``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, else it is removed.
 
+    A killed or failed run never leaves a half-written file under the real name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(rows)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_parquet(rows: list, path) -> Path:
+    """Write ``rows`` to parquet atomically (see :func:`atomic_path`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return Path(path)

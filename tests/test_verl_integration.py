@@ -12,21 +12,17 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import verl
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
 from reward_fns.scoring import RewardWeights
 from tl_plugin.reward_manager import TLToolRewardManager, special_tool_markers
 from tl_plugin.testing import build_tiny_tokenizer
-
-VERL_CONFIG_DIR = Path(verl.__file__).parent / "trainer" / "config"
+from verl_config import compose_ppo
 
 TOOLS = json.dumps(
     [
@@ -66,11 +62,6 @@ RESPONSES = {
     "no_call": "The weather in Paris is sunny.",
 }
 EXPECTED_SCORE = {"correct": 1.0, "wrong_tool": -1.5, "content": -0.25, "malformed": -2.0, "no_call": -2.0}
-
-
-def compose_ppo(overrides):
-    with initialize_config_dir(config_dir=str(VERL_CONFIG_DIR), version_base=None):
-        return compose(config_name="ppo_trainer", overrides=overrides)
 
 
 # ----------------------------------------------------------------------------- Hydra

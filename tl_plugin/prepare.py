@@ -13,8 +13,6 @@ Config: ``tl_plugin/configs/prepare.yaml``; every key is a Hydra override.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,9 +29,9 @@ from data_transforms.records import RecordError
 from data_transforms.render import DEFAULT_SYSTEM_TEXT
 from data_transforms.split import record_tool_names, split_indices
 from data_transforms.tally import Tally
-from data_transforms.writers import RowOptions, rl_rows, sft_rows, write_parquet
+from data_transforms.writers import RowOptions, atomic_path, rl_rows, sft_rows, write_parquet
 
-__all__ = ["KINDS", "SOURCES", "main", "prepare"]
+__all__ = ["KINDS", "SOURCES", "main", "prepare", "prepare_config"]
 
 SOURCES = (*READERS, "bfcl")
 KINDS = ("rl", "sft")
@@ -87,10 +85,16 @@ def _read_records(cfg, tally: Tally) -> list:
 
 
 def _write_json(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
+
+
+def prepare_config(overrides=()) -> DictConfig:
+    """``prepare.yaml`` with Hydra overrides, to call :func:`prepare` from Python."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(Path(__file__).parent / "configs"), version_base=None):
+        return compose(config_name="prepare", overrides=list(overrides))
 
 
 def prepare(cfg: DictConfig) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from data_transforms.records import RecordError, canonical_tool
+from data_transforms.records import canonical_tools
 from data_transforms.render import openai_tools
 
 __all__ = ["chat_template_messages", "decode_tools", "row_tools"]
@@ -52,15 +52,6 @@ def decode_tools(raw, row: str, field_name: str = "tools") -> list | None:
     """A tool list (JSON string or list, plain or OpenAI form) in OpenAI form; None when empty."""
     if raw is None:
         return None
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError as exc:
-            raise RecordError(row, field_name, f"not valid JSON ({exc})") from None
-    else:
+    if not isinstance(raw, str):
         raw = _plain(raw)  # decoded parquet structs: drop the None fields merging added
-    if not isinstance(raw, list):
-        raise RecordError(row, field_name, f"must be a list of tool schemas, got {type(raw).__name__}")
-    if not raw:
-        return None
-    return openai_tools([canonical_tool(t, row, f"{field_name}[{i}]") for i, t in enumerate(raw)])
+    return openai_tools(canonical_tools(raw, row, field_name)) or None

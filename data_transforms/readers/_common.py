@@ -13,9 +13,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from data_transforms.records import Record, RecordError, canonical_tool, check_record, decode_json
+from data_transforms.records import Record, RecordError, check_record
 
-__all__ = ["ROLE_ALIASES", "CallTracker", "Turn", "finish", "find_tool_list", "row_id", "source_tools", "turns"]
+__all__ = ["ROLE_ALIASES", "CallTracker", "Turn", "finish", "find_tool_list", "row_id", "turns"]
 
 # Field names that datasets use for their own row id, most specific first.
 ID_FIELDS = ("id", "sample_id", "conversation_id", "conv_id", "uuid")
@@ -128,27 +128,6 @@ def find_tool_list(text: str):
             return value, m.start(), end
         pos = end
     return None
-
-
-def _hoist_required(schema):
-    """Move a schema-level ``required`` into ``parameters`` (RoTBench writes it beside them; ToolACE
-    writes ``"required": null`` there), so it is not lost or left as a stray key."""
-    if not isinstance(schema, dict) or "required" not in schema or isinstance(schema.get("function"), dict):
-        return schema
-    schema = dict(schema)
-    required = schema.pop("required")
-    params = schema.get("parameters")
-    if isinstance(required, list) and required and isinstance(params, dict) and "required" not in params:
-        schema["parameters"] = {**params, "required": required}
-    return schema
-
-
-def source_tools(raw, row_name: str, field_name: str) -> list:
-    """Canonical tools from a list (or a JSON string of one) of schemas, plain or OpenAI-wrapped."""
-    raw = decode_json(raw, row_name, field_name)
-    if not isinstance(raw, list):
-        raise RecordError(row_name, field_name, f"must be a list of tool schemas, got {type(raw).__name__}")
-    return [canonical_tool(_hoist_required(t), row_name, f"{field_name}[{i}]") for i, t in enumerate(raw)]
 
 
 class CallTracker:

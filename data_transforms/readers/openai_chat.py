@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import json
 
-from data_transforms.readers._common import CallTracker, finish, row_id, source_tools
-from data_transforms.records import Record, RecordError, tool_call
+from data_transforms.readers._common import CallTracker, finish, row_id
+from data_transforms.records import Record, RecordError, canonical_tools, tool_call
 
 __all__ = ["read_openai"]
 
@@ -97,7 +97,7 @@ def read_openai(row: dict, row_name: str) -> Record:
         got = "missing" if raw_messages is None else type(raw_messages).__name__
         raise RecordError(row_name, "messages", f"must be a non-empty list of messages, got {got}")
     tools_key = "tools" if row.get("tools") is not None else "functions"
-    tools = source_tools(row.get(tools_key) or [], row_name, tools_key)
+    tools = canonical_tools(row.get(tools_key) or [], row_name, tools_key)
 
     tracker = CallTracker()
     messages = []

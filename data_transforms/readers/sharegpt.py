@@ -58,10 +58,9 @@ from data_transforms.readers._common import (
     find_tool_list,
     finish,
     row_id,
-    source_tools,
     turns,
 )
-from data_transforms.records import Record, RecordError
+from data_transforms.records import Record, RecordError, canonical_tools
 from reward_fns.parsing import parse_tool_calls
 
 __all__ = ["read_react", "read_sharegpt", "read_toolace", "sharegpt_style"]
@@ -91,7 +90,7 @@ def _read(row, row_name, keep_system_text, assistant, tool) -> Record:
     tools_key = "tools" if row.get("tools") is not None else "functions"
     tools = None  # None: not given (yet); an empty field, like LLaMA-Factory's "[]", counts as not given
     if row.get(tools_key) is not None:
-        tools = source_tools(row[tools_key], row_name, tools_key) or None
+        tools = canonical_tools(row[tools_key], row_name, tools_key) or None
 
     tracker = CallTracker()
     messages, called = [], False
@@ -102,7 +101,7 @@ def _read(row, row_name, keep_system_text, assistant, tool) -> Record:
                 messages.append({"role": "system", "content": turn.text})
                 continue
             if tools is None:
-                tools = source_tools(found[0], row_name, f"{turn.field}.tools")
+                tools = canonical_tools(found[0], row_name, f"{turn.field}.tools")
             rest = (turn.text[: found[1]] + turn.text[found[2] :]).strip()
             if keep_system_text and rest:
                 messages.append({"role": "system", "content": rest})

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import json
 
-from data_transforms.readers._common import CallTracker, finish, row_id, source_tools, turns
-from data_transforms.records import Record, RecordError, tool_call
+from data_transforms.readers._common import CallTracker, finish, row_id, turns
+from data_transforms.records import Record, RecordError, canonical_tools, tool_call
 
 __all__ = ["read_tl_training"]
 
@@ -54,7 +54,7 @@ def read_tl_training(row: dict, row_name: str) -> Record:
     conv = turns(row, row_name)
     if conv[0].role != "system":
         raise RecordError(row_name, conv[0].field, "the first turn must be the system turn holding the tool list")
-    tools = source_tools(conv[0].text, row_name, conv[0].field)
+    tools = canonical_tools(conv[0].text, row_name, conv[0].field)
 
     tracker = CallTracker()
     messages = []
