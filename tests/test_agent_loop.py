@@ -16,45 +16,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import verl
-from hydra import compose, initialize_config_dir
 
 from data_transforms.gold import reference_answer
 from data_transforms.render import hermes_text
+from tl_plugin.prepare import prepare, prepare_config
 from tl_plugin.testing import build_tiny_tokenizer
+from verl_config import compose_ppo
 
-VERL_CONFIG_DIR = Path(verl.__file__).parent / "trainer" / "config"
-PLUGIN_CONFIG_DIR = Path(__file__).resolve().parents[1] / "tl_plugin" / "configs"
-
-
-def compose_prepare(overrides):
-    with initialize_config_dir(config_dir=str(PLUGIN_CONFIG_DIR), version_base=None):
-        return compose(config_name="prepare", overrides=overrides)
-
-
-def compose_ppo(overrides):
-    with initialize_config_dir(config_dir=str(VERL_CONFIG_DIR), version_base=None):
-        return compose(config_name="ppo_trainer", overrides=overrides)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def _model_dir(path, **tokenizer_kwargs) -> str:
     """A tokenizer plus a tiny Qwen2 config (no weights: the fake server does the generating)."""
     from transformers import Qwen2Config
 
-    path = tmp_path_factory.mktemp("tiny_qwen2")
-    tok = build_tiny_tokenizer(path)
+    tok = build_tiny_tokenizer(path, **tokenizer_kwargs)
     Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                 num_attention_heads=2, num_key_value_heads=1, architectures=["Qwen2ForCausalLM"]).save_pretrained(path)
     return str(path)
 
 
 @pytest.fixture(scope="module")
-def rl_rows(tmp_path_factory):
-    from tl_plugin.prepare import prepare
+def model_dir(tmp_path_factory):
+    return _model_dir(tmp_path_factory.mktemp("tiny_qwen2"))
 
+
+@pytest.fixture(scope="module")
+def rl_rows(tmp_path_factory):
     out = tmp_path_factory.mktemp("bfcl_multiple")
-    prepare(compose_prepare(["source=bfcl", "categories=[multiple]", f"out={out}", "kinds=[rl]", "limit=6"]))
+    prepare(prepare_config(["source=bfcl", "categories=[multiple]", f"out={out}", "kinds=[rl]", "limit=6"]))
     return str(out / "rl" / "train.parquet")
 
 
@@ -62,7 +49,7 @@ class FakeServer:
     """Stands in for verl's LLM server client: records prompts, answers by the row's question."""
 
     def __init__(self, tokenizer, answers: dict):
-        self.tokenizer, self.answers, self.prompts = tokenizer, answers, {}
+        self.tokenizer, self.answers, self.prompts, self.all_prompts = tokenizer, answers, {}, []
 
     async def generate(self, request_id, prompt_ids, sampling_params, **kwargs):
         from verl.workers.rollout.replica import TokenOutput
@@ -70,6 +57,7 @@ class FakeServer:
         text = self.tokenizer.decode(prompt_ids)
         (question,) = [q for q in self.answers if q in text]
         self.prompts[question] = list(prompt_ids)
+        self.all_prompts.append(text)
         ids = self.tokenizer.encode(self.answers[question], add_special_tokens=False) + [self.tokenizer.eos_token_id]
         return TokenOutput(token_ids=ids)
 
@@ -178,9 +166,7 @@ def test_stock_single_turn_agent_does_not_show_the_tools(model_dir, rl_rows):
 
 
 def test_system_text_rows_roll_out_with_the_stock_loop(model_dir, tmp_path):
-    from tl_plugin.prepare import prepare
-
-    prepare(compose_prepare(["source=bfcl", "categories=[multiple]", f"out={tmp_path}", "kinds=[rl]", "limit=3",
+    prepare(prepare_config(["source=bfcl", "categories=[multiple]", f"out={tmp_path}", "kinds=[rl]", "limit=3",
                              "tools_in_prompt=system_text"]))
     rows, server, out, tokenizer = _rollout(model_dir, str(tmp_path / "rl" / "train.parquet"), _gold_answer)
     assert all(r["agent_name"] == "single_turn_agent" for r in rows)
@@ -208,3 +194,19 @@ def test_import_verl_registers_the_agent_loop():
     from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
 
     assert _agent_loop_registry["tl_tool_agent"] == {"_target_": "tl_plugin.agent_loop.TLToolAgentLoop"}
+
+
+def test_earlier_calls_reach_the_template_as_dicts(tmp_path):
+    # rows store earlier calls' arguments as JSON strings; a template that renders
+    # `arguments | tojson` (Qwen2.5's does) must still see a dict, not a string to quote again
+    model = _model_dir(tmp_path / "model", string_arguments=False)
+    sample = Path(__file__).parent / "data" / "openai_chat.jsonl"
+    prepare(prepare_config(["source=openai", f"input={sample}", f"out={tmp_path / 'o'}", "kinds=[rl]"]))
+    rows, server, _, _ = _rollout(model, str(tmp_path / "o" / "rl" / "train.parquet"), lambda r: "Done.")
+    earlier = [c["function"] for r in rows for m in r["raw_prompt"] for c in (m.get("tool_calls") or [])]
+    assert earlier and all(isinstance(fn["arguments"], str) for fn in earlier)  # as stored
+    text = "".join(server.all_prompts)
+    assert len(server.all_prompts) == len(rows) and text.count("<tool_call>\n{\"name\": \"") == len(earlier)
+    assert '"arguments": "' not in text
+    for fn in earlier:
+        assert json.dumps(json.loads(fn["arguments"]), ensure_ascii=False) in text

@@ -16,19 +16,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from data_transforms.bfcl import CALL_CATEGORIES
 from data_transforms.gold import reference_answer
 from data_transforms.render import hermes_text
 from reward_fns.tl_tool import compute_score
-from tl_plugin.prepare import prepare
+from tl_plugin.prepare import prepare, prepare_config
 from tl_plugin.testing import build_tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
-PLUGIN_CONFIG_DIR = ROOT / "tl_plugin" / "configs"
 
 SAMPLES = {  # source -> sample file shipped in tests/data (see tests/data/README.md)
     "openai": "openai_chat.jsonl",
@@ -38,13 +36,8 @@ SAMPLES = {  # source -> sample file shipped in tests/data (see tests/data/READM
 }
 
 
-def compose_prepare(overrides):
-    with initialize_config_dir(config_dir=str(PLUGIN_CONFIG_DIR), version_base=None):
-        return compose(config_name="prepare", overrides=overrides)
-
-
 def run_prepare(*overrides):
-    return prepare(compose_prepare(list(overrides)))
+    return prepare(prepare_config(overrides))
 
 
 @pytest.fixture(scope="module")
@@ -373,3 +366,17 @@ def test_limit_reads_only_that_many_rows(tmp_path):
     summary = run_prepare("source=bfcl", "categories=[simple_python]", f"out={tmp_path}", "limit=7", "kinds=[rl]")
     assert summary["rows_read"] == 7 and summary["written"]["rl"] == {"train": 7, "test": 0}
     assert not (tmp_path / "rl" / "test.parquet").exists()
+
+
+def test_sft_dataset_hands_the_template_arguments_as_dicts(tmp_path):
+    # a template that renders `arguments | tojson` (Qwen2.5's does) would quote a JSON string again
+    strict = build_tiny_tokenizer(tmp_path / "tok", string_arguments=False)
+    run_prepare("source=openai", f"input={DATA / SAMPLES['openai']}", f"out={tmp_path}", "kinds=[sft]")
+    rows = pq.read_table(tmp_path / "sft" / "train.parquet").to_pylist()
+    ds = sft_dataset(tmp_path / "sft" / "train.parquet", strict)
+    for i, row in enumerate(rows):
+        text = strict.decode(ds[i]["input_ids"][ds[i]["attention_mask"].bool()])
+        assert '"arguments": "' not in text
+        for m in row["messages"]:
+            for call in m["tool_calls"] or []:
+                assert json.dumps(json.loads(call["function"]["arguments"]), ensure_ascii=False) in text

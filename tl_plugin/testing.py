@@ -32,11 +32,18 @@ def _corpus() -> list[str]:
     return lines * 20
 
 
-def build_tiny_tokenizer(out_dir, vocab_size: int = 600, special_tool_markers: bool = False):
+_STRING_ARGUMENTS = "{%- set args = fn.arguments if fn.arguments is string else (fn.arguments | tojson) -%}"
+
+
+def build_tiny_tokenizer(
+    out_dir, vocab_size: int = 600, special_tool_markers: bool = False, string_arguments: bool = True
+):
     """Train and save a byte-level BPE tokenizer with the Qwen2.5-style tool template.
 
     ``special_tool_markers=True`` registers ``<tool_call>``/``</tool_call>`` as *special* tokens, as
     some model families do, so ``decode(skip_special_tokens=True)`` drops them.
+    ``string_arguments=False`` renders call arguments with ``tojson`` whatever their type, as
+    Qwen2.5's own template does (a JSON-string argument would then be quoted a second time).
     Returns the loaded ``PreTrainedTokenizerFast``.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -61,7 +68,11 @@ def build_tiny_tokenizer(out_dir, vocab_size: int = 600, special_tool_markers: b
     if not special_tool_markers:
         fast.add_tokens(_TOOL_MARKERS[:2])
     fast.add_tokens(_TOOL_MARKERS[2:])
-    fast.chat_template = CHAT_TEMPLATE.read_text()
+    template = CHAT_TEMPLATE.read_text()
+    assert _STRING_ARGUMENTS in template
+    if not string_arguments:
+        template = template.replace(_STRING_ARGUMENTS, "{%- set args = fn.arguments | tojson -%}")
+    fast.chat_template = template
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(out_dir)
