@@ -9,6 +9,8 @@ messages are the single turn's messages, whose tools are the schemas with BFCL's
 (``dict``/``float``/``tuple`` -> ``object``/``number``/``array``) and whose ``gold`` is the
 possible answer ``[{name: {param: [values]}}]`` rewritten as ``[{"name", "arguments"}]``. The
 irrelevance categories have no possible answer: their gold is ``[]`` (no tool should be called).
+``live_relevance`` ("correct iff some call") has no gold at all: only ``iter_bfcl(...,
+relevance=True)`` (tl-eval) reads it, as records with ``gold=None``; there is nothing to train on.
 
 Dotted names (``math.factorial``) are kept by default: the reward compares names exactly and sees
 the same names in the tools and the gold. ``dot_to_underscore=True`` renames both consistently,
@@ -29,7 +31,16 @@ import json
 
 from data_transforms.records import Record, RecordError, canonical_tool, check_record
 
-__all__ = ["CALL_CATEGORIES", "NO_CALL_CATEGORIES", "CATEGORIES", "bfcl_data_dir", "iter_bfcl", "read_bfcl"]
+__all__ = [
+    "CALL_CATEGORIES",
+    "NO_CALL_CATEGORIES",
+    "RELEVANCE_CATEGORIES",
+    "CATEGORIES",
+    "EVAL_CATEGORIES",
+    "bfcl_data_dir",
+    "iter_bfcl",
+    "read_bfcl",
+]
 
 # Single-turn categories whose gold is a list of calls (BFCL's AST categories, Python).
 CALL_CATEGORIES = (
@@ -45,7 +56,9 @@ CALL_CATEGORIES = (
 # Correct iff no call: gold [].
 NO_CALL_CATEGORIES = ("irrelevance", "live_irrelevance")
 CATEGORIES = CALL_CATEGORIES + NO_CALL_CATEGORIES
-# live_relevance ("correct iff some call") has no gold answer to train on; tl-eval scores it.
+# Correct iff some call; no gold answer to train on, so only tl-eval reads it.
+RELEVANCE_CATEGORIES = ("live_relevance",)
+EVAL_CATEGORIES = CATEGORIES + RELEVANCE_CATEGORIES
 
 
 def bfcl_data_dir():
@@ -69,7 +82,7 @@ def _rename(name: str, dot_to_underscore: bool) -> str:
 
 
 def read_bfcl(category: str, question: dict, answer: dict | None, dot_to_underscore: bool = False) -> Record:
-    """One BFCL question (and its possible answer, ``None`` for irrelevance) as a Record."""
+    """One BFCL question (and its possible answer, ``None`` for (ir)relevance) as a Record."""
     row = str(question.get("id", "?"))
     turns = question.get("question")
     if not isinstance(turns, list) or len(turns) != 1 or not isinstance(turns[0], list):
@@ -86,6 +99,8 @@ def read_bfcl(category: str, question: dict, answer: dict | None, dot_to_undersc
         tools.append(tool)
     if category in NO_CALL_CATEGORIES:
         gold = []
+    elif category in RELEVANCE_CATEGORIES:
+        gold = None
     else:
         if answer is None:
             raise RecordError(row, "ground_truth", f"no possible answer for {category} question {row}")
@@ -99,24 +114,28 @@ def read_bfcl(category: str, question: dict, answer: dict | None, dot_to_undersc
             gold.append({"name": _rename(name, dot_to_underscore), "arguments": args})
         if not gold:
             raise RecordError(row, "ground_truth", "empty possible answer")
-    rec = Record(row, messages, tools, gold=gold, meta={"category": category})
+    # check_record reads gold=None as "a trajectory"; a relevance question is a prompt like the others
+    rec = Record(row, messages, tools, gold=[] if gold is None else gold, meta={"category": category})
     if len({t["name"] for t in tools}) != len(tools) and dot_to_underscore:
         raise RecordError(row, "function", "dot_to_underscore makes two tool names equal")
-    return check_record(rec)
+    check_record(rec)
+    rec.gold = gold
+    return rec
 
 
-def iter_bfcl(categories, dot_to_underscore: bool = False):
-    """Yield ``(row name, Record)`` for every question of ``categories``, in file order."""
-    unknown = [c for c in categories if c not in CATEGORIES]
+def iter_bfcl(categories, dot_to_underscore: bool = False, relevance: bool = False):
+    """Yield ``(row name, Record)`` for every question of ``categories``, in file order.
+
+    ``relevance=True`` also allows ``live_relevance`` (records without gold, for evaluation)."""
+    known = EVAL_CATEGORIES if relevance else CATEGORIES
+    unknown = [c for c in categories if c not in known]
     if unknown:
-        raise ValueError(
-            f"unknown or unsupported BFCL categories {unknown}; choose from {list(CATEGORIES)} "
-            "(live_relevance has no gold answer: score it with tl-eval)"
-        )
+        hint = "" if relevance else " (live_relevance has no gold answer: score it with tl-eval)"
+        raise ValueError(f"unknown or unsupported BFCL categories {unknown}; choose from {list(known)}{hint}")
     data = bfcl_data_dir()
     for category in categories:
         answers = {}
-        if category not in NO_CALL_CATEGORIES:
+        if category in CALL_CATEGORIES:
             answers = {a["id"]: a for a in _jsonl(data / "possible_answer" / f"BFCL_v4_{category}.json")}
         for question in _jsonl(data / f"BFCL_v4_{category}.json"):
             yield f"BFCL_v4_{category}:{question.get('id')}", read_bfcl(

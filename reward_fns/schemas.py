@@ -18,7 +18,17 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-__all__ = ["GoldCall", "ToolSpec", "check_gold_against_tools", "decode_gold_calls", "index_tools", "tools_from_gold"]
+__all__ = [
+    "GoldCall",
+    "ToolSpec",
+    "check_gold_against_tools",
+    "decode_gold_calls",
+    "index_tools",
+    "load_json",
+    "load_json_list",
+    "tool_spec",
+    "tools_from_gold",
+]
 
 
 class GoldCall(NamedTuple):
@@ -31,7 +41,7 @@ class ToolSpec(NamedTuple):
     required: tuple
 
 
-def _json(value, what: str):
+def load_json(value, what: str):
     if isinstance(value, (bytes, bytearray)):
         value = value.decode("utf-8", errors="replace")
     if isinstance(value, str):
@@ -57,7 +67,7 @@ def _gold_call(i: int, item) -> GoldCall:
     if not isinstance(name, str) or not name:
         raise ValueError(f"ground_truth[{i}].name must be a non-empty string, got {name!r}")
     if isinstance(args, str):
-        args = _json(args, f"ground_truth[{i}].arguments")
+        args = load_json(args, f"ground_truth[{i}].arguments")
     if not isinstance(args, dict):
         raise ValueError(f"ground_truth[{i}].arguments must be an object, got {type(args).__name__}")
     for param, acceptable in args.items():
@@ -69,8 +79,8 @@ def _gold_call(i: int, item) -> GoldCall:
     return GoldCall(name, args)
 
 
-def _json_list(value, what: str, noun: str) -> list:
-    value = _json(value, what)
+def load_json_list(value, what: str, noun: str) -> list:
+    value = load_json(value, what)
     if not isinstance(value, list):
         raise ValueError(
             f"{what} must be a JSON list of {noun}s, got {type(value).__name__}"
@@ -81,17 +91,17 @@ def _json_list(value, what: str, noun: str) -> list:
 
 def decode_gold_calls(value) -> tuple:
     """Gold calls from a JSON string or list. An empty list means "no tool should be called"."""
-    return tuple(_gold_call(i, item) for i, item in enumerate(_json_list(value, "ground_truth", "gold call")))
+    return tuple(_gold_call(i, item) for i, item in enumerate(load_json_list(value, "ground_truth", "gold call")))
 
 
-def _tool_spec(i: int, item) -> tuple[str, ToolSpec]:
+def tool_spec(i: int, item) -> tuple[str, ToolSpec]:
     if isinstance(item, dict) and isinstance(item.get("function"), dict):
         item = item["function"]  # OpenAI {"type": "function", "function": {...}}
     if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
         raise ValueError(f"tools[{i}] must be a function schema with a string 'name', got {str(item)[:200]!r}")
     params = item.get("parameters") or {}
     if isinstance(params, str):
-        params = _json(params, f"tools[{i}].parameters")
+        params = load_json(params, f"tools[{i}].parameters")
     if not isinstance(params, dict):
         raise ValueError(f"tools[{i}].parameters must be an object, got {type(params).__name__}")
     props = params.get("properties") or {}
@@ -105,8 +115,8 @@ def _tool_spec(i: int, item) -> tuple[str, ToolSpec]:
 
 def index_tools(value) -> dict:
     """``{tool name: ToolSpec}`` from a JSON string or list of OpenAI/BFCL function schemas."""
-    items = _json_list(value, "extra_info.tools", "tool schema")
-    return dict(_tool_spec(i, item) for i, item in enumerate(items))
+    items = load_json_list(value, "extra_info.tools", "tool schema")
+    return dict(tool_spec(i, item) for i, item in enumerate(items))
 
 
 def tools_from_gold(gold: tuple) -> dict:

@@ -23,7 +23,7 @@ from .parsing import FORMATS, MALFORMED, parse_tool_calls
 from .schemas import check_gold_against_tools, decode_gold_calls, index_tools, tools_from_gold
 from .scoring import RESULT_KEYS, RewardWeights, compile_plans, empty_result, score_calls
 
-__all__ = ["compute_score", "RESULT_KEYS"]
+__all__ = ["compute_score", "RESULT_KEYS", "reward_settings"]
 
 # Keyword arguments verl's reward managers may pass through to every reward function.
 _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
@@ -58,7 +58,10 @@ _DEFAULT_SETTINGS = _settings(())
 _last_settings: tuple = ({}, _DEFAULT_SETTINGS)
 
 
-def _settings_for(kwargs: dict) -> tuple[RewardWeights, str]:
+def reward_settings(kwargs: dict) -> tuple[RewardWeights, str]:
+    """``(weights, parse format)`` from verl's ``reward_kwargs``; ``ValueError`` names a bad key."""
+    if not kwargs:
+        return _DEFAULT_SETTINGS
     global _last_settings
     last_kwargs, settings = _last_settings
     if kwargs != last_kwargs:
@@ -90,10 +93,7 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     Raises ``ValueError`` for bad ground truth, tool lists or reward_kwargs, never for bad model
     output.
     """
-    if not kwargs:
-        weights, fmt = _DEFAULT_SETTINGS
-    else:
-        weights, fmt = _settings_for(kwargs)
+    weights, fmt = reward_settings(kwargs)
     raw_tools = extra_info.get("tools") if isinstance(extra_info, dict) else None
     if type(ground_truth) is str and (raw_tools is None or type(raw_tools) is str):
         gold, tools, plans = _gold_and_tools(ground_truth, raw_tools)  # once per pair of strings

@@ -1,8 +1,8 @@
 """Our binary correctness (``compute_score(...)["correct"] == 1``) agrees with BFCL's own checker.
 
-Every sample of BFCL's simple_python, multiple, parallel, parallel_multiple, live_simple and
-live_multiple categories, read from the installed ``bfcl-eval`` wheel, gets the gold answer and
-deterministic mutations of it (``tests/bfcl_samples.py``). Each prediction is rendered as model
+Every sample of BFCL's eight single-turn AST categories (simple_python, multiple, parallel,
+parallel_multiple and their live_* counterparts), read from the installed ``bfcl-eval`` wheel,
+gets the gold answer and deterministic mutations of it (``tests/bfcl_samples.py``). Each prediction is rendered as model
 text in two formats (hermes ``<tool_call>`` blocks and Python ``[f(a=1)]``), scored by our
 reward, and checked by ``bfcl_eval``'s ``ast_checker`` on the same call dicts. The verdicts must
 agree except for the cases listed below, each with its reason; the test asserts that the
@@ -18,47 +18,23 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bfcl_samples import CATEGORIES, FORMATS, bfcl_checker, load_samples, predictions, render  # noqa: E402
+from bfcl_samples import (  # noqa: E402
+    BOOL_IS_NOT_INT,
+    CATEGORIES,
+    EXPECTED_DISAGREEMENTS,
+    FORMATS,
+    GREEDY,
+    UNSATISFIABLE,
+    bfcl_checker,
+    load_samples,
+    predictions,
+    render,
+)
 
 from reward_fns.parsing import parse_tool_calls  # noqa: E402
 from reward_fns.schemas import decode_gold_calls, index_tools  # noqa: E402
 from reward_fns.tl_tool import compute_score  # noqa: E402
 from reward_fns.values import acceptance_test, value_matches  # noqa: E402
-
-# --------------------------------------------------------------------------- listed exceptions
-
-GREEDY = (
-    "BFCL matches parallel calls greedily in gold order: gold call 0 accepts either company, so it "
-    "takes the first 'Apple, 2022-01-01' call, and gold call 2 (Apple only) is left without one. "
-    "A perfect one-to-one matching exists (the same calls in gold order pass BFCL); our optimal "
-    "matching finds it. SPEC section 4 lists this as the one allowed kind of exception."
-)
-BOOL_IS_NOT_INT = (
-    "bool is not int (SPEC section 4). Inside a dict BFCL compares values with Python's ==, so "
-    "True passes for a gold 1 ('singles': True, 'relativeHourToStart': True); these are counts "
-    "and hours, and we reject the bool as we do for top-level parameters, where BFCL's own type "
-    "check rejects it too."
-)
-
-# (sample id, mutation kind) -> reason; BFCL and we disagree on exactly these predictions.
-EXPECTED_DISAGREEMENTS = {
-    ("parallel_178", "calls_reordered"): GREEDY,
-    ("parallel_178", "calls_reordered_min"): GREEDY,
-    ("parallel_178", "calls_rotated"): GREEDY,
-    ("parallel_29", "dict_int_as_bool"): BOOL_IS_NOT_INT,
-    ("live_simple_51-23-0", "dict_int_as_bool"): BOOL_IS_NOT_INT,
-    ("live_simple_52-23-1", "dict_int_as_bool"): BOOL_IS_NOT_INT,
-}
-
-# BFCL possible answers that cannot be met (a required gold parameter missing from the schema, or
-# an empty acceptable list): BFCL marks every prediction wrong, and so does our reward (it scores
-# such ground truth rather than refusing it), so these agree; the test checks that they do.
-UNSATISFIABLE = {
-    "live_simple_106-63-0",  # 'auto_loan_payment_start': []
-    "live_simple_112-68-0",  # 'acc_routing_start': []
-    "live_multiple_862-181-3",  # 'journey_start_time' is not a parameter
-    "live_multiple_964-207-0",  # 'question' is not a parameter
-}
 
 # Every mutation kind the sample builder makes (so a builder change cannot silently drop one).
 KINDS = {
@@ -76,7 +52,7 @@ KINDS = {
 
 # Sample counts per category (SPEC section 8).
 COUNTS = {"simple_python": 400, "multiple": 200, "parallel": 200, "parallel_multiple": 200,
-          "live_simple": 258, "live_multiple": 1053}  # fmt: skip
+          "live_simple": 258, "live_multiple": 1053, "live_parallel": 16, "live_parallel_multiple": 24}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- verdicts

@@ -1,0 +1,149 @@
+"""Aggregate result rows into a report: per category and overall, JSON, a table, a PNG chart.
+
+Per category: ``n``, the mean of each metric (``accuracy``, reward ``score``, ``ts``, ``pi``,
+``cf``; ``None`` where the category's rule gives none) and ``errors``, the fraction of samples with
+each error flag. ``overall`` holds the same over every sample (micro average) plus
+``macro_accuracy``, the unweighted mean of the category accuracies.
+
+>>> rows = [{"category": "a", "accuracy": 1, "score": 1.0, "ts": 1, "pi": 1, "cf": 1, "malformed": 0},
+...         {"category": "a", "accuracy": 0, "score": -2.0, "ts": 0, "pi": 0, "cf": 0, "malformed": 1},
+...         {"category": "b", "accuracy": 1, "score": None, "ts": None, "pi": None, "cf": None, "malformed": 0}]
+>>> s = summarize(rows, error_flags=("malformed",))
+>>> s["categories"]["a"]["accuracy"], s["categories"]["a"]["errors"], s["categories"]["b"]["ts"]
+(0.5, {'malformed': 0.5}, None)
+>>> s["overall"]["n"], round(s["overall"]["accuracy"], 4), s["overall"]["macro_accuracy"], s["overall"]["ts"]
+(3, 0.6667, 0.75, 0.5)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from data_transforms.writers import atomic_path
+
+from .scoring import METRICS
+
+__all__ = ["ERROR_FLAGS", "plot_report", "print_report", "summarize", "write_json", "write_results"]
+
+# The reward's error categories, as fractions of samples ("correct" is the accuracy's business).
+ERROR_FLAGS = (
+    "malformed",
+    "no_call",
+    "tool_hallucination",
+    "wrong_tool",
+    "param_hallucination",
+    "param_redundant",
+    "param_missing",
+    "content",
+    "missing_call",
+    "extra_call",
+)
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _stats(rows: list, error_flags) -> dict:
+    stats = {"n": len(rows)}
+    for metric in METRICS:
+        stats[metric] = _mean([r[metric] for r in rows])
+    stats["errors"] = {flag: _mean([r[flag] for r in rows]) for flag in error_flags}
+    return stats
+
+
+def summarize(rows: list, error_flags=ERROR_FLAGS) -> dict:
+    """``{"categories": {name: stats}, "overall": stats}`` in first-seen category order."""
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(row["category"], []).append(row)
+    categories = {name: _stats(group, error_flags) for name, group in groups.items()}
+    overall = _stats(rows, error_flags)
+    overall["macro_accuracy"] = _mean([c["accuracy"] for c in categories.values()])
+    return {"categories": categories, "overall": overall}
+
+
+def write_json(obj, path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False)
+    return path
+
+
+def write_results(rows: list, path) -> Path:
+    """One result row per line (``results.jsonl``); ``tl-eval compare`` pairs runs on it."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def print_report(report: dict, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"tl-eval {report['benchmark']}: {report['overall']['n']} samples")
+    for col in ("category", "n", "accuracy %", "TS %", "PI %", "CF %", "reward", "top errors (% of samples)"):
+        table.add_column(col, justify="left" if col in ("category", "top errors (% of samples)") else "right")
+    entries = list(report["categories"].items()) + [("overall", report["overall"])]
+    for name, s in entries:
+        errors = sorted(((v, k) for k, v in s["errors"].items() if v), reverse=True)[:3]
+        table.add_row(
+            name,
+            str(s["n"]),
+            _pct(s["accuracy"]),
+            _pct(s["ts"]),
+            _pct(s["pi"]),
+            _pct(s["cf"]),
+            "-" if s["score"] is None else f"{s['score']:.3f}",
+            ", ".join(f"{k} {_pct(v)}" for v, k in errors),
+            end_section=name == entries[-2][0],
+        )
+    console.print(table)
+    console.print(f"macro accuracy (mean over categories): {_pct(report['overall']['macro_accuracy'])} %")
+
+
+def plot_report(report: dict, path) -> Path:
+    """A PNG with, per category, bars for accuracy/TS/PI/CF (top) and the error breakdown (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; also safe inside Ray / SLURM jobs
+    import matplotlib.pyplot as plt
+
+    names = list(report["categories"])
+    stats = [report["categories"][n] for n in names]
+    width = max(6.0, 1.1 * len(names) + 2)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 8), sharex=True)
+    metrics = ("accuracy", "ts", "pi", "cf")
+    bar = 0.8 / len(metrics)
+    for k, metric in enumerate(metrics):
+        xs = [i + (k - 1.5) * bar for i in range(len(names))]
+        values = [100 * (s[metric] or 0.0) for s in stats]
+        top.bar(xs, values, width=bar, label=metric.upper() if metric != "accuracy" else "accuracy")
+    top.set_ylim(0, 100)
+    top.set_ylabel("% of samples")
+    top.set_title(f"tl-eval {report['benchmark']}" + (f": {report['model']}" if report.get("model") else ""))
+    top.legend(ncol=4, fontsize="small")
+    base = [0.0] * len(names)
+    for flag in ERROR_FLAGS:
+        values = [100 * (s["errors"].get(flag) or 0.0) for s in stats]
+        if any(values):
+            bottom.bar(range(len(names)), values, bottom=base, label=flag)
+            base = [b + v for b, v in zip(base, values)]
+    bottom.set_ylabel("% of samples with the error")
+    bottom.set_xticks(range(len(names)))
+    bottom.set_xticklabels(names, rotation=30, ha="right")
+    if any(base):
+        bottom.legend(ncol=3, fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
