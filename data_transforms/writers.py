@@ -32,7 +32,7 @@ from data_transforms.records import Record, wrap_gold
 from data_transforms.render import DEFAULT_SYSTEM_TEXT, TOOLS_IN_PROMPT, chat_messages, tools_json
 from data_transforms.tally import Tally
 
-__all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_parquet"]
+__all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_json", "write_parquet"]
 
 
 @dataclass
@@ -168,6 +168,14 @@ def atomic_path(path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(obj, path) -> Path:
+    """Write ``obj`` as indented JSON atomically (see :func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False)
+    return path
 
 
 def write_parquet(rows: list, path) -> Path:

@@ -35,6 +35,8 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
+from data_transforms.bfcl import CALL_CATEGORIES
+
 __all__ = [
     "BOOL_IS_NOT_INT",
     "CATEGORIES",
@@ -53,16 +55,7 @@ __all__ = [
     "render_python",
 ]
 
-CATEGORIES = (
-    "simple_python",
-    "multiple",
-    "parallel",
-    "parallel_multiple",
-    "live_simple",
-    "live_multiple",
-    "live_parallel",
-    "live_parallel_multiple",
-)
+CATEGORIES = CALL_CATEGORIES  # BFCL's single-turn AST categories
 FORMATS = ("hermes", "python")
 NO_CALL_TEXT = "I could not find a suitable tool for this request."
 

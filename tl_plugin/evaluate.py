@@ -20,12 +20,14 @@ import time
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from tqdm import tqdm
 
+from tl_plugin.config import as_list, compose_config
 from tl_plugin.evaluation.predictions import append_predictions, read_predictions
-from tl_plugin.evaluation.report import plot_report, print_report, summarize, write_json, write_results
+from data_transforms.writers import write_json
+from tl_plugin.evaluation.report import plot_report, print_report, summarize, write_results
 from tl_plugin.evaluation.samples import BFCL_CATEGORIES, bfcl_samples, rotbench_samples
 from tl_plugin.evaluation.scoring import score_sample
 
@@ -35,20 +37,9 @@ BENCHMARKS = ("bfcl", "rotbench")
 REPORT_FORMAT = "tl-eval/1"
 
 
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, ListConfig)):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
 def eval_config(overrides=()) -> DictConfig:
     """``eval.yaml`` with Hydra overrides, to call :func:`evaluate` from Python."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(Path(__file__).parent / "configs"), version_base=None):
-        return compose(config_name="eval", overrides=list(overrides))
+    return compose_config("eval", overrides)
 
 
 def load_samples(cfg) -> list:
@@ -56,7 +47,7 @@ def load_samples(cfg) -> list:
     if cfg.benchmark not in BENCHMARKS:
         raise ValueError(f"benchmark must be one of {list(BENCHMARKS)}, got {cfg.benchmark!r}")
     if cfg.benchmark == "bfcl":
-        categories = _as_list(cfg.categories)
+        categories = as_list(cfg.categories)
         unknown = [c for c in categories if c not in BFCL_CATEGORIES]
         if not categories or unknown:
             raise ValueError(f"categories must be among {list(BFCL_CATEGORIES)}, got {categories}")
@@ -66,7 +57,7 @@ def load_samples(cfg) -> list:
             raise ValueError("system_text must contain the placeholder {tools}")
         samples = bfcl_samples(categories, bool(cfg.bfcl.dot_to_underscore), cfg.tools_in_prompt, cfg.system_text)
     else:
-        paths = _as_list(cfg.input)
+        paths = as_list(cfg.input)
         if not paths:
             raise ValueError("benchmark=rotbench needs input=FILE (or a list of RoTBench-format files)")
         for p in paths:

@@ -12,12 +12,11 @@ Config: ``tl_plugin/configs/prepare.yaml``; every key is a Hydra override.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
@@ -29,7 +28,8 @@ from data_transforms.records import RecordError
 from data_transforms.render import DEFAULT_SYSTEM_TEXT
 from data_transforms.split import record_tool_names, split_indices
 from data_transforms.tally import Tally
-from data_transforms.writers import RowOptions, atomic_path, rl_rows, sft_rows, write_parquet
+from data_transforms.writers import RowOptions, rl_rows, sft_rows, write_json, write_parquet
+from tl_plugin.config import as_list, compose_config
 
 __all__ = ["KINDS", "SOURCES", "main", "prepare", "prepare_config"]
 
@@ -38,21 +38,13 @@ KINDS = ("rl", "sft")
 _BUILD = {"rl": rl_rows, "sft": sft_rows}
 
 
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, ListConfig)):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
 def _read_records(cfg, tally: Tally) -> list:
     """Every record of the source; bad rows raise (on_error=raise) or are counted (skip)."""
     if cfg.source == "bfcl":
-        rows = iter_bfcl(_as_list(cfg.categories), dot_to_underscore=bool(cfg.bfcl.dot_to_underscore))
+        rows = iter_bfcl(as_list(cfg.categories), dot_to_underscore=bool(cfg.bfcl.dot_to_underscore))
         read = None
     else:
-        paths = _as_list(cfg.input)
+        paths = as_list(cfg.input)
         if not paths:
             raise ValueError(f"source={cfg.source} needs input=FILE (or a list of files)")
         for p in paths:
@@ -84,24 +76,16 @@ def _read_records(cfg, tally: Tally) -> list:
     return records
 
 
-def _write_json(obj, path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-
-
 def prepare_config(overrides=()) -> DictConfig:
     """``prepare.yaml`` with Hydra overrides, to call :func:`prepare` from Python."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(Path(__file__).parent / "configs"), version_base=None):
-        return compose(config_name="prepare", overrides=list(overrides))
+    return compose_config("prepare", overrides)
 
 
 def prepare(cfg: DictConfig) -> dict:
     """Run the preparation described by ``cfg`` (prepare.yaml); return the summary dict."""
     if cfg.source not in SOURCES:
         raise ValueError(f"source must be one of {list(SOURCES)}, got {cfg.source!r}")
-    kinds = _as_list(cfg.kinds)
+    kinds = as_list(cfg.kinds)
     if not kinds or set(kinds) - set(KINDS):
         raise ValueError(f"kinds must be a non-empty subset of {list(KINDS)}, got {kinds}")
     if cfg.on_error not in ("raise", "skip"):
@@ -113,7 +97,7 @@ def prepare(cfg: DictConfig) -> dict:
         data_source=cfg.rl.data_source,
         final_answer_steps=bool(cfg.rl.final_answer_steps),
         mae_mode=cfg.mae.mode,
-        error_categories=tuple(_as_list(cfg.mae.error_categories)),
+        error_categories=tuple(as_list(cfg.mae.error_categories)),
     )
     if "{tools}" not in opts.system_text:
         raise ValueError("system_text must contain the placeholder {tools}")
@@ -154,7 +138,7 @@ def prepare(cfg: DictConfig) -> dict:
         "seconds": round(seconds, 3),
         "rows_per_second": round(tally.rows_read / seconds, 1) if seconds > 0 else None,
     }
-    _write_json(summary, out / "summary.json")
+    write_json(summary, out / "summary.json")
     return summary
 
 

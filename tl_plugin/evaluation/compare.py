@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     rows = compare_reports(a, b, ar, br, metrics)
     print_comparison(rows, paths[0], paths[1], Console(width=160))
     if opts.out:
-        from .report import write_json
+        from data_transforms.writers import write_json
 
         write_json({"a": paths[0], "b": paths[1], "rows": rows}, opts.out)
     return 0

@@ -21,24 +21,14 @@ import json
 from pathlib import Path
 
 from data_transforms.writers import atomic_path
+from reward_fns.scoring import CATEGORIES
 
 from .scoring import METRICS
 
-__all__ = ["ERROR_FLAGS", "plot_report", "print_report", "summarize", "write_json", "write_results"]
+__all__ = ["ERROR_FLAGS", "plot_report", "print_report", "summarize", "write_results"]
 
 # The reward's error categories, as fractions of samples ("correct" is the accuracy's business).
-ERROR_FLAGS = (
-    "malformed",
-    "no_call",
-    "tool_hallucination",
-    "wrong_tool",
-    "param_hallucination",
-    "param_redundant",
-    "param_missing",
-    "content",
-    "missing_call",
-    "extra_call",
-)
+ERROR_FLAGS = tuple(c for c in CATEGORIES if c != "correct")
 
 
 def _mean(values) -> float | None:
@@ -63,13 +53,6 @@ def summarize(rows: list, error_flags=ERROR_FLAGS) -> dict:
     overall = _stats(rows, error_flags)
     overall["macro_accuracy"] = _mean([c["accuracy"] for c in categories.values()])
     return {"categories": categories, "overall": overall}
-
-
-def write_json(obj, path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-    return path
 
 
 def write_results(rows: list, path) -> Path:
