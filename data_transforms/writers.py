@@ -10,8 +10,8 @@ that step's calls, ``[]`` for a final text answer), or one per prompt-only recor
 A step whose calls got an error back is no gold: it is dropped from RL (counted), while it stays
 in the context of later steps. Gold that no answer can satisfy is dropped and counted too.
 
-SFT rows: ``{"messages": [... each with "loss_mask": 0|1], "tools": <JSON tool list>, "id"}`` (no
-``tools`` with ``tools_in_prompt=system_text``); only
+SFT rows: ``{"messages": [... each with "loss_mask": 0|1], "tools": <JSON tool list>, "id"}`` (with
+``tools_in_prompt=system_text``, ``tool_names`` (a list of the names) instead of ``tools``); only
 assistant messages can have ``loss_mask`` 1. MAE (``mode=mask``) sets it to 0 on erroneous steps;
 ``mode=drop`` writes one row per good assistant step (context + that step, only it trained).
 """
@@ -119,8 +119,9 @@ def _sft_row(messages: list, trained: set, rec: Record, opts: RowOptions) -> dic
         msg["loss_mask"] = 1 if (i - offset) in trained else 0
     if opts.tools_in_prompt == "system_text":
         # no tools column: the tools are in the system text, and verl's stock MultiTurnSFTDataset
-        # can then read the file too (it cannot take a JSON-string tools column)
-        return {"messages": out, "id": rec.id}
+        # can then read the file too (it cannot take a JSON-string tools column); the names stay
+        # for PKT, which compares each called name with the others
+        return {"messages": out, "tool_names": [t["name"] for t in rec.tools], "id": rec.id}
     return {"messages": out, "tools": tools_json(rec.tools), "id": rec.id}
 
 

@@ -52,10 +52,13 @@ def rl_dataset(path, tokenizer, **config):
     return RLHFDataset([str(path)], tokenizer, cfg)
 
 
-def sft_dataset(path, tokenizer, max_length=32768):
+SFT_CONFIG = {"max_length": 32768, "truncation": "error", "pad_mode": "no_padding"}  # verl's SFT trainer default mode
+
+
+def sft_dataset(path, tokenizer):
     from tl_plugin.sft import TLSFTDataset
 
-    return TLSFTDataset([str(path)], tokenizer, OmegaConf.create({"max_length": max_length, "truncation": "error"}))
+    return TLSFTDataset([str(path)], tokenizer, OmegaConf.create(SFT_CONFIG))
 
 
 def gold_scores(rows) -> list:
@@ -255,16 +258,25 @@ def test_system_text_puts_tools_into_the_system_message(tmp_path, tokenizer):
         assert all(m["tool_calls"] is None for m in row["prompt"])  # earlier calls are text
     sft = pq.read_table(tmp_path / "sft" / "train.parquet").to_pylist()
     assert "tools" not in sft[0]  # no tools column: the tools are in the system text
+    for row, rec in zip(sft, _read_records("toolace")):
+        assert row["tool_names"] == [t["name"] for t in rec.tools]  # PKT's candidates
     ds = sft_dataset(tmp_path / "sft" / "train.parquet", tokenizer)
-    text = tokenizer.decode(ds[0]["input_ids"][ds[0]["attention_mask"].bool()])
+    text = tokenizer.decode(ds[0]["input_ids"])
     assert "# Tools" not in text and "<tools>" in text and "<tool_call>" in text
+    # PKT reads the calls from the assistant text: every trained call message gets key weights
+    weighted = 0
+    for i, row in enumerate(sft):
+        n_calls = sum("<tool_call>" in (m["content"] or "") for m in row["messages"] if m["loss_mask"])
+        assert len(ds.row_weights(i).keys) >= n_calls and (ds[i]["loss_mask"].max() > 1) == (n_calls > 0)
+        weighted += n_calls > 0
+    assert weighted
 
     # verl's stock class reads these files as they are, but it ignores the per-message loss_mask
     # (MAE needs TLSFTDataset) and fails its own sanity check where parallel calls got several
     # tool messages in a row (the template merges them into one turn; TLSFTDataset handles it)
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
-    stock = MultiTurnSFTDataset([str(tmp_path / "sft" / "train.parquet")], tokenizer, OmegaConf.create({"max_length": 32768}))
+    stock = MultiTurnSFTDataset([str(tmp_path / "sft" / "train.parquet")], tokenizer, OmegaConf.create(SFT_CONFIG))
     roles = [[m["role"] for m in row["messages"]] for row in sft]
     runs = [any(a == b == "tool" for a, b in zip(r, r[1:])) for r in roles]
     assert any(runs) and not all(runs)
@@ -275,7 +287,7 @@ def test_system_text_puts_tools_into_the_system_message(tmp_path, tokenizer):
             continue
         assert stock[i]["input_ids"].tolist() == ds[i]["input_ids"].tolist()
         masked = any(m["role"] == "assistant" and not m["loss_mask"] for m in row["messages"])
-        assert (stock[i]["loss_mask"].sum() > ds[i]["loss_mask"].sum()) == masked
+        assert (stock[i]["loss_mask"].sum() > ds[i]["loss_mask"].bool().sum()) == masked
 
 
 def test_stock_sft_dataset_cannot_take_json_string_tools(tmp_path, tokenizer):
@@ -283,7 +295,7 @@ def test_stock_sft_dataset_cannot_take_json_string_tools(tmp_path, tokenizer):
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
     run_prepare("source=toolace", f"input={DATA / SAMPLES['toolace']}", f"out={tmp_path}", "kinds=[sft]")
-    stock = MultiTurnSFTDataset([str(tmp_path / "sft" / "train.parquet")], tokenizer, OmegaConf.create({"max_length": 32768}))
+    stock = MultiTurnSFTDataset([str(tmp_path / "sft" / "train.parquet")], tokenizer, OmegaConf.create(SFT_CONFIG))
     with pytest.raises(ValueError, match="Tools should either be a JSON schema"):
         stock[0]
     assert sft_dataset(tmp_path / "sft" / "train.parquet", tokenizer)[0]["loss_mask"].sum() > 0
@@ -375,7 +387,7 @@ def test_sft_dataset_hands_the_template_arguments_as_dicts(tmp_path):
     rows = pq.read_table(tmp_path / "sft" / "train.parquet").to_pylist()
     ds = sft_dataset(tmp_path / "sft" / "train.parquet", strict)
     for i, row in enumerate(rows):
-        text = strict.decode(ds[i]["input_ids"][ds[i]["attention_mask"].bool()])
+        text = strict.decode(ds[i]["input_ids"])
         assert '"arguments": "' not in text
         for m in row["messages"]:
             for call in m["tool_calls"] or []:

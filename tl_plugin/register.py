@@ -6,3 +6,10 @@ agent-loop workers) and calls nothing in it, so registration happens at import t
 
 from tl_plugin import reward_manager  # noqa: F401  registers reward manager "tl_tool"
 from tl_plugin import agent_loop  # noqa: F401,E402  registers agent loop "tl_tool_agent"
+
+import os  # noqa: E402
+
+if os.environ.get("TL_PLUGIN_CPU") == "1":  # CPU runs (tests, smoke): see tl_plugin/cpu.py
+    from tl_plugin import cpu
+
+    cpu.enable()
