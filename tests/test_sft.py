@@ -56,10 +56,6 @@ def stock_mask(r, tokenizer, tmp_path):
     return item["input_ids"].tolist(), item["loss_mask"].tolist()
 
 
-def weights_of(r, tokenizer, **config):
-    return key_tokens(r, tokenizer, **config)
-
-
 def first_assistant(weights):
     return next(m for m in weights.messages if m["role"] == "assistant")
 
@@ -112,7 +108,7 @@ def test_key_tokens_and_weights_of_one_call(template, case, tokenizers, tmp_path
     tokenizer = tokenizers[template]
     gold, candidates, key_strings = CASES[template, case]
     r = row([call(gold, city="Paris")], [gold, *candidates])
-    got = weights_of(r, tokenizer)
+    got = key_tokens(r, tokenizer)
     ids, mask = stock_mask(r, tokenizer, tmp_path)
     assert got.input_ids == ids  # PKT changes weights, never tokens
     assert [got.tokens[k] for k in got.keys] == key_strings
@@ -131,8 +127,8 @@ def test_llama_rows_with_a_system_message_need_tools_in_the_system_turn(tokenize
     llama = tokenizers["llama3.1"]
     r = row([call("get_weather", city="Paris")], ["get_weather", "get_time"], system="Be brief.")
     with pytest.raises(AssertionError, match="apply_chat_template to each turn separately"):
-        weights_of(r, llama)
-    got = weights_of(r, llama, apply_chat_template_kwargs={"tools_in_user_message": False})
+        key_tokens(r, llama)
+    got = key_tokens(r, llama, apply_chat_template_kwargs={"tools_in_user_message": False})
     assert [got.tokens[k] for k in got.keys] == ["get", "_weather"]
     assert [m["role"] for m in got.messages if any(got.weights[m["start"]:m["end"]])] == ["assistant", "assistant"]
 
@@ -140,17 +136,17 @@ def test_llama_rows_with_a_system_message_need_tools_in_the_system_turn(tokenize
 def test_w_max_and_the_unclipped_ratio(tokenizer, tmp_path):
     r = row([call("get_weather", city="Paris")], ["get_weather", "get_time"])
     _, mask = stock_mask(r, tokenizer, tmp_path)
-    got = weights_of(r, tokenizer, pkt={"w_max": 100})
+    got = key_tokens(r, tokenizer, pkt={"w_max": 100})
     msg = first_assistant(got)
     n_trained = sum(mask[msg["start"]:msg["end"]])
     assert msg["key_weight"] == pytest.approx((n_trained - 2) / 2) and msg["key_weight"] < 100  # |NK| / |K|, not clipped
-    assert first_assistant(weights_of(r, tokenizer, pkt={"w_max": 3}))["key_weight"] == 3.0
-    assert weights_of(r, tokenizer, pkt={"w_max": 1}).weights == [float(m) for m in mask]
+    assert first_assistant(key_tokens(r, tokenizer, pkt={"w_max": 3}))["key_weight"] == 3.0
+    assert key_tokens(r, tokenizer, pkt={"w_max": 1}).weights == [float(m) for m in mask]
 
 
 def test_several_calls_in_one_message_share_one_weight(tokenizer, tmp_path):
     r = row([call("get_weather", city="Paris"), call("get_time", city="Paris")], ["get_weather", "get_time"])
-    got = weights_of(r, tokenizer, pkt={"w_max": 100})
+    got = key_tokens(r, tokenizer, pkt={"w_max": 100})
     _, mask = stock_mask(r, tokenizer, tmp_path)
     # get_weather parts from get_time at "weather", get_time from get_weather at "t"
     assert [got.tokens[k] for k in got.keys] == ["get", "weather", "get", "t"]
@@ -161,7 +157,7 @@ def test_several_calls_in_one_message_share_one_weight(tokenizer, tmp_path):
 
 def test_the_same_tool_called_twice_gets_keys_on_both_calls(tokenizer, tmp_path):
     r = row([call("get_weather", city="Paris"), call("get_weather", city="Rome")], ["get_weather", "get_time"])
-    got = weights_of(r, tokenizer, pkt={"w_max": 100})
+    got = key_tokens(r, tokenizer, pkt={"w_max": 100})
     _, mask = stock_mask(r, tokenizer, tmp_path)
     assert [got.tokens[k] for k in got.keys] == ["get", "weather", "get", "weather"]
     assert got.keys[2] > got.keys[1] + 5  # the second call's name, not the first one's again
@@ -170,7 +166,7 @@ def test_the_same_tool_called_twice_gets_keys_on_both_calls(tokenizer, tmp_path)
 
 def test_masked_message_is_zero_everywhere_and_other_turns_untouched(tokenizer, tmp_path):
     r = row([call("get_weather", city="Paris")], ["get_weather", "get_time"], masked=True, system="Be brief.")
-    got = weights_of(r, tokenizer)
+    got = key_tokens(r, tokenizer)
     _, mask = stock_mask(r, tokenizer, tmp_path)
     roles = [m["role"] for m in got.messages]
     assert roles == ["system", "user", "assistant", "tool", "assistant"]
@@ -186,7 +182,7 @@ def test_masked_message_is_zero_everywhere_and_other_turns_untouched(tokenizer, 
 
 def test_name_in_prose_is_not_taken_for_the_call(tokenizer):
     r = row([call("get_weather", city="Paris")], ["get_weather", "get_time"], content='I will use "get_weather" now.')
-    got = weights_of(r, tokenizer)
+    got = key_tokens(r, tokenizer)
     first_key = got.keys[0]
     assert got.tokens[first_key] == "get" and got.tokens[first_key - 1] == ' "'  # inside "name": "get_weather"
     assert "<tool_call>" in "".join(got.tokens[first_assistant(got)["start"]:first_key])
@@ -196,10 +192,10 @@ def test_system_text_rows_take_candidates_from_tool_names(tokenizer):
     r = row([call("get_weather", city="Paris")], [])
     del r["tools"]  # tl-prepare's tools_in_prompt=system_text rows: the names are in tool_names
     r["tool_names"] = ["get_weather", "get_time"]
-    got = weights_of(r, tokenizer)
+    got = key_tokens(r, tokenizer)
     assert [got.tokens[k] for k in got.keys] == ["get", "weather"]
     r["tool_names"] = []
-    got = weights_of(r, tokenizer)
+    got = key_tokens(r, tokenizer)
     assert [got.tokens[k] for k in got.keys] == ["get"]
 
 
@@ -370,7 +366,7 @@ def test_calls_written_in_the_text_are_weighted_when_they_name_a_row_tool(tokeni
     del r["tools"]
     r["tool_names"] = ["get_weather", "get_time"]
     r["messages"][1] = {"role": "assistant", "content": text_call, "tool_calls": None, "loss_mask": 1}
-    got = weights_of(r, tokenizer)
+    got = key_tokens(r, tokenizer)
     assert [got.tokens[k] for k in got.keys] == ["get", "weather"]
     r["tool_names"] = ["get_time"]  # a call to a tool the row does not list is not a gold name
-    assert weights_of(r, tokenizer).keys == []
+    assert key_tokens(r, tokenizer).keys == []

@@ -154,8 +154,7 @@ class TLSFTDataset(MultiTurnSFTDataset):
     def _key_positions(self, index, message, names, input_ids, tools, enable_thinking) -> list[int]:
         """Key-token positions in this message's tokens (as verl tokenised them)."""
         kwargs = self._template_kwargs(enable_thinking)
-        processor = self.processor if self.processor is not None else self.tokenizer
-        text = apply_chat_template(processor, messages=[message], tools=tools, add_generation_prompt=False, tokenize=False, **kwargs)
+        text = apply_chat_template(self._processor, messages=[message], tools=tools, add_generation_prompt=False, tokenize=False, **kwargs)
         try:
             ids, keys = message_key_positions(self.tokenizer, text, names, self.tool_names[self._row])
         except PKTError as exc:
@@ -168,6 +167,10 @@ class TLSFTDataset(MultiTurnSFTDataset):
             )
         return [k - strip for k in keys if k >= strip]
 
+    @property
+    def _processor(self):
+        return self.processor if self.processor is not None else self.tokenizer  # as verl picks it
+
     def _template_kwargs(self, enable_thinking) -> dict:
         kwargs = dict(self.apply_chat_template_kwargs)
         if enable_thinking is not None:
@@ -175,10 +178,9 @@ class TLSFTDataset(MultiTurnSFTDataset):
         return kwargs
 
     def _tool_run_tokens(self, run: list, enable_thinking):
-        processor = self.processor if self.processor is not None else self.tokenizer
         inputs = dict(
             apply_chat_template(
-                processor, messages=run, add_generation_prompt=False, tokenize=True, return_dict=True,
+                self._processor, messages=run, add_generation_prompt=False, tokenize=True, return_dict=True,
                 return_tensors="pt", **self._template_kwargs(enable_thinking),
             )
         )

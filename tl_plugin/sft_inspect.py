@@ -16,15 +16,10 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
 
-from tl_plugin.config import as_list, compose_config
+from tl_plugin.config import as_list
 from tl_plugin.sft import RowWeights, TLSFTDataset
 
-__all__ = ["inspect_config", "inspect_rows", "render_row"]
-
-
-def inspect_config(overrides=()) -> DictConfig:
-    """``tl_plugin/configs/inspect.yaml`` with Hydra overrides, for calls from Python."""
-    return compose_config("inspect", overrides)
+__all__ = ["inspect_rows", "render_row"]
 
 
 def inspect_rows(cfg: DictConfig) -> tuple[TLSFTDataset, list[RowWeights]]:

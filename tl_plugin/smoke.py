@@ -28,14 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from tl_plugin.config import CONFIG_DIR
+
 __all__ = ["SmokeError", "main", "read_losses", "smoke_sft", "write_sft_data"]
 
-CONFIG_DIR = resources.files("tl_plugin") / "configs" / "smoke"
 
 
 class SmokeError(RuntimeError):
@@ -225,7 +225,7 @@ def print_losses(losses: list) -> None:
 
 def smoke_sft(out_dir: Path, overrides: list) -> None:
     """The ``sft`` smoke run in ``out_dir``; raises :class:`SmokeError` on a failed check."""
-    cfg = OmegaConf.load(CONFIG_DIR / "sft.yaml")
+    cfg = OmegaConf.load(CONFIG_DIR / "smoke" / "sft.yaml")
     steps = int(cfg.steps)
     model_dir, data_path = out_dir / "model", out_dir / "data" / "train.parquet"
     ckpt_root, metrics_path, log_path = out_dir / "checkpoints", out_dir / "metrics.jsonl", out_dir / "trainer.log"
