@@ -2,7 +2,8 @@
 
 ``reward_fns.tl_tool.compute_score`` is TL-Training's IRM reward. Modules, one idea each:
 ``parsing`` (raw text -> calls), ``values`` (BFCL value acceptance), ``schemas`` (decoding gold
-calls and tool schemas), ``matching`` (optimal call assignment), ``scoring`` (error categories).
+calls and tool schemas), ``matching`` (optimal call assignment), ``scoring`` (error categories),
+``feedback`` (multi-turn trajectories scored from the tools' feedback).
 """
 
 from .parsing import ParseResult, parse_tool_calls

@@ -233,7 +233,10 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
 
     Raises ``ValueError`` for bad ground truth, tools or reward_kwargs, never for bad model output.
     """
-    weights, fmt = reward_settings(kwargs)
+    settings = reward_settings(kwargs)
+    if settings.mode != "gold":
+        raise ValueError(f"the RoTBench reward scores against gold answers only; reward_kwargs.mode is {settings.mode!r}")
+    weights, fmt = settings.weights, settings.format
     raw_tools = extra_info.get("tools") if isinstance(extra_info, dict) else None
     if type(ground_truth) is str and (raw_tools is None or type(raw_tools) is str):
         answers, tool_params, finish_name = _ground_truth_and_tools(ground_truth, raw_tools)

@@ -4,9 +4,8 @@
 loads them and its ``collate_fn`` batches them; verl's ``AgentLoopWorker`` runs our
 ``tl_tool_agent`` loop for each row and hands the result to verl's ``RewardLoopWorker``, which
 calls the ``tl_tool`` reward manager. Mocked, because they need a GPU or a cluster: the LLM
-server (a scripted fake that records the prompt tokens it gets and answers with fixed text) and
-Ray (the reward worker runs in-process behind an object with the actor-handle interface).
-Everything else is verl's own code with a real BPE tokenizer and a Qwen2.5-style tool template.
+server and Ray (see ``verl_rollout``). Everything else is verl's own code with a real BPE
+tokenizer and a Qwen2.5-style tool template.
 """
 
 from __future__ import annotations
@@ -14,23 +13,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from data_transforms.gold import reference_answer
 from data_transforms.render import hermes_text
 from tl_plugin.prepare import prepare, prepare_config
-from tl_plugin.testing import build_tiny_tokenizer
 from verl_config import compose_ppo
+from verl_rollout import rollout, tiny_model_dir
 
-def _model_dir(path, **tokenizer_kwargs) -> str:
-    """A tokenizer plus a tiny Qwen2 config (no weights: the fake server does the generating)."""
-    from transformers import Qwen2Config
-
-    tok = build_tiny_tokenizer(path, **tokenizer_kwargs)
-    Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                num_attention_heads=2, num_key_value_heads=1, architectures=["Qwen2ForCausalLM"]).save_pretrained(path)
-    return str(path)
+_model_dir = tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -45,41 +36,8 @@ def rl_rows(tmp_path_factory):
     return str(out / "rl" / "train.parquet")
 
 
-class FakeServer:
-    """Stands in for verl's LLM server client: records prompts, answers by the row's question."""
-
-    def __init__(self, tokenizer, answers: dict):
-        self.tokenizer, self.answers, self.prompts, self.all_prompts = tokenizer, answers, {}, []
-
-    async def generate(self, request_id, prompt_ids, sampling_params, **kwargs):
-        from verl.workers.rollout.replica import TokenOutput
-
-        text = self.tokenizer.decode(prompt_ids)
-        (question,) = [q for q in self.answers if q in text]
-        self.prompts[question] = list(prompt_ids)
-        self.all_prompts.append(text)
-        ids = self.tokenizer.encode(self.answers[question], add_special_tokens=False) + [self.tokenizer.eos_token_id]
-        return TokenOutput(token_ids=ids)
-
-
-class InProcessActor:
-    """The Ray actor-handle interface (``handle.compute_score.remote(data)``) over a local worker."""
-
-    def __init__(self, worker):
-        class _Method:
-            def remote(_self, data):
-                return worker.compute_score(data)
-
-        self.compute_score = _Method()
-
-
 def _rollout(model_dir, parquet, answers_for, overrides=(), agent_name=None):
     """Load ``parquet`` with RLHFDataset, run verl's AgentLoopWorker on it; return what came out."""
-    from verl import DataProto
-    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
-    from verl.experimental.reward_loop import RewardLoopWorker
-    from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
-
     cfg = compose_ppo(
         [
             "+tl=grpo",
@@ -90,27 +48,7 @@ def _rollout(model_dir, parquet, answers_for, overrides=(), agent_name=None):
             *overrides,
         ]
     )
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    dataset = RLHFDataset([parquet], tokenizer, cfg.data)
-    rows = [dataset[i] for i in range(len(dataset))]
-    batch = DataProto.from_single_dict(collate_fn(rows))
-    if agent_name is not None:
-        batch.non_tensor_batch["agent_name"] = np.array([agent_name] * len(rows), dtype=object)
-    answers = {}
-    for row in rows:
-        question = [m for m in row["raw_prompt"] if m["role"] == "user"][-1]["content"]
-        answers[question] = answers_for(row)
-    server = FakeServer(tokenizer, answers)
-    reward_worker = RewardLoopWorker(cfg)
-    worker = AgentLoopWorker(cfg, llm_client=server, reward_loop_worker_handles=[InProcessActor(reward_worker)])
-    # verl's agent loops capture asyncio's current loop (verl.utils.ray_utils.get_event_loop) and
-    # schedule tokenisation on it, so the rollout must run on that same loop
-    from verl.utils.ray_utils import get_event_loop
-
-    out = get_event_loop().run_until_complete(worker.generate_sequences(batch))
-    return rows, server, out, tokenizer
+    return rollout(cfg, parquet, answers_for, agent_name=agent_name)
 
 
 def _gold_answer(row):

@@ -19,6 +19,7 @@ import torch
 from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
+from reward_fns.feedback import FeedbackWeights
 from reward_fns.scoring import RewardWeights
 from tl_plugin.reward_manager import TLToolRewardManager, special_tool_markers
 from tl_plugin.testing import build_tiny_tokenizer
@@ -76,7 +77,7 @@ def test_reward_tl_tool_composes_into_verls_ppo_config():
     kwargs = reward.custom_reward_function.reward_kwargs
     assert kwargs.wrong_tool == -1.5 and kwargs.param_hallucination == -0.8 and kwargs.format == "auto"
     # the YAML carries every reward value, equal to the code's defaults (they cannot drift apart)
-    assert OmegaConf.to_container(kwargs) == {**asdict(RewardWeights()), "format": "auto"}
+    assert OmegaConf.to_container(kwargs) == {**asdict(RewardWeights()), **asdict(FeedbackWeights()), "format": "auto", "mode": "gold"}
     # verl's own reward.yaml is extended, not replaced
     assert reward.num_workers == 8 and reward.reward_model.enable is False
     assert reward._target_ == "verl.workers.config.RewardConfig"

@@ -21,6 +21,7 @@ from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from reward_fns import tl_tool
+from reward_fns.tl_tool import FEEDBACK_FIELD
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ class TLToolRewardManager(RewardManagerBase):
         tool_extra_fields = non_tensor.get("tool_extra_fields", None)
         if tool_extra_fields is not None:
             extra_info.update(tool_extra_fields.items())
+        elif FEEDBACK_FIELD in non_tensor:
+            # reward computed after the rollout (not streamed): the loop's extra fields are columns
+            extra_info[FEEDBACK_FIELD] = non_tensor[FEEDBACK_FIELD]
         extra_info["num_turns"] = non_tensor.get("__num_turns__", None)
         extra_info["rollout_reward_scores"] = non_tensor.get("reward_scores", {})
 
