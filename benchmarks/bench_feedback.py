@@ -6,7 +6,8 @@ Three measurements, each with its baseline in the same run (best of ``--repeat``
 (a) reward: ``reward_fns.tl_tool.compute_score(mode="feedback")`` over ``--n`` synthetic
     trajectories (1-9 turns of a hermes call and a tool response, then an answer; one in ten with a
     malformed block), against the floor of ``json.loads`` on the same call payloads;
-(b) rollout: verl's ``AgentLoopWorker`` running 64 three-turn trajectories with verl's stock
+(b) rollout: verl's ``AgentLoopWorker.generate_sequences`` on 64 three-turn trajectories (tools
+    run, reward scored; after a warm-up run) with verl's stock
     ``tool_agent`` and with ``tl_multiturn_agent`` (same rows, same tools, a scripted server in
     place of the LLM), per trajectory;
 (c) one tool call: ``PythonFunctionTool.execute`` with thread and with process isolation,
@@ -90,7 +91,7 @@ def bench_rollout(repeat: int) -> None:
 
     from test_multiturn import call, write_rows
     from verl_config import compose_ppo
-    from verl_rollout import rollout, tiny_model_dir
+    from verl_rollout import generate, rollout_worker, tiny_model_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -113,14 +114,16 @@ def bench_rollout(repeat: int) -> None:
                 "reward.custom_reward_function.reward_kwargs.mode=gold",
                 "data.max_prompt_length=1024", "data.max_response_length=1024",
             ])
+            _, _, worker, batch, _ = rollout_worker(cfg, parquet, lambda row: turns, agent_name=loop)
+            generate(worker, batch)  # warm-up
             times = []
             for _ in range(repeat):
                 start = time.perf_counter()
-                rollout(cfg, parquet, lambda row: turns, agent_name=loop)
+                generate(worker, batch)
                 times.append(time.perf_counter() - start)
             results[loop] = min(times) / len(questions)
     base = results["tool_agent"]
-    print("(b) rollout through verl's AgentLoopWorker, 64 trajectories of 3 turns (scripted server; dataset load included)")
+    print("(b) rollout through verl's AgentLoopWorker.generate_sequences, 64 trajectories of 3 turns (scripted server)")
     print(f"    verl tool_agent        : {base * 1e3:7.2f} ms/trajectory (1.00x)")
     print(f"    tl_multiturn_agent     : {results['tl_multiturn_agent'] * 1e3:7.2f} ms/trajectory "
           f"({results['tl_multiturn_agent'] / base:.2f}x)")
@@ -164,7 +167,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     bench_reward(args.n, args.repeat)
     if not args.skip_rollout:
-        bench_rollout(min(args.repeat, 3))
+        bench_rollout(args.repeat)
     bench_tool_call(args.repeat)
 
 

@@ -65,12 +65,26 @@ def rollout(cfg, parquet: str, script_for, agent_name=None):
     ``AgentLoopWorker`` (reward streamed to an in-process ``RewardLoopWorker``) with a
     :class:`ScriptedServer` answering ``script_for(row)``. Returns ``(rows, server, output, tokenizer)``.
     """
+    rows, server, worker, batch, tokenizer = rollout_worker(cfg, parquet, script_for, agent_name)
+    return rows, server, generate(worker, batch), tokenizer
+
+
+def generate(worker, batch):
+    """``worker.generate_sequences(batch)``, run to completion."""
+    from verl.utils.ray_utils import get_event_loop
+
+    # verl's agent loops capture asyncio's current loop (verl.utils.ray_utils.get_event_loop) and
+    # schedule tokenisation on it, so the rollout must run on that same loop
+    return get_event_loop().run_until_complete(worker.generate_sequences(batch))
+
+
+def rollout_worker(cfg, parquet: str, script_for, agent_name=None):
+    """What :func:`rollout` runs, built and not yet run: ``(rows, server, worker, batch, tokenizer)``."""
     from transformers import AutoTokenizer
     from verl import DataProto
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
     from verl.experimental.reward_loop import RewardLoopWorker
     from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
-    from verl.utils.ray_utils import get_event_loop
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.actor_rollout_ref.model.path)
     dataset = RLHFDataset([parquet], tokenizer, cfg.data)
@@ -85,7 +99,4 @@ def rollout(cfg, parquet: str, script_for, agent_name=None):
     server = ScriptedServer(tokenizer, script)
     reward_worker = RewardLoopWorker(cfg)
     worker = AgentLoopWorker(cfg, llm_client=server, reward_loop_worker_handles=[InProcessActor(reward_worker)])
-    # verl's agent loops capture asyncio's current loop (verl.utils.ray_utils.get_event_loop) and
-    # schedule tokenisation on it, so the rollout must run on that same loop
-    out = get_event_loop().run_until_complete(worker.generate_sequences(batch))
-    return rows, server, out, tokenizer
+    return rows, server, worker, batch, tokenizer
