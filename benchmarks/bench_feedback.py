@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from reward_fns.tl_tool import compute_score  # noqa: E402
+from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 CATEGORIES = ["ok"] * 6 + ["tool_call_failure", "parameter_missing", "tool_hallucination", "tool_instability"]
 
@@ -56,15 +57,6 @@ def trajectories(n: int, seed: int = 0):
     return rows
 
 
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bench_reward(n: int, repeat: int) -> None:
     rows = trajectories(n)
     n_calls = sum(len(r[2]) for r in rows)
@@ -78,7 +70,7 @@ def bench_reward(n: int, repeat: int) -> None:
             for p in payloads:
                 json.loads(p)
 
-    t_full, t_floor = best(full, repeat), best(floor, repeat)
+    t_full, t_floor = best_time(full, repeat), best_time(floor, repeat)
     chars = sum(len(r[0]) for r in rows) / n
     print(f"(a) reward, {n} trajectories ({n_calls} calls, {chars:.0f} chars each on average)")
     print(f"    feedback compute_score : {t_full * 1e6 / n:7.2f} us/trajectory")
@@ -116,12 +108,7 @@ def bench_rollout(repeat: int) -> None:
             ])
             _, _, worker, batch, _ = rollout_worker(cfg, parquet, lambda row: turns, agent_name=loop)
             generate(worker, batch)  # warm-up
-            times = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                generate(worker, batch)
-                times.append(time.perf_counter() - start)
-            results[loop] = min(times) / len(questions)
+            results[loop] = best_time(lambda: generate(worker, batch), repeat) / len(questions)
     base = results["tool_agent"]
     print("(b) rollout through verl's AgentLoopWorker.generate_sequences, 64 trajectories of 3 turns (scripted server)")
     print(f"    verl tool_agent        : {base * 1e3:7.2f} ms/trajectory (1.00x)")

@@ -19,7 +19,6 @@ import importlib.resources
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,16 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from data_transforms.bfcl import CALL_CATEGORIES  # noqa: E402
 from tl_plugin.prepare import prepare, prepare_config  # noqa: E402
+from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def floor(paths: list, out: Path) -> int:
@@ -81,21 +72,21 @@ def main() -> None:
     files = [data / f"BFCL_v4_{c}.json" for c in categories]
     files += [data / "possible_answer" / f"BFCL_v4_{c}.json" for c in CALL_CATEGORIES]
     n_bfcl = floor(files[: len(categories)], tmp / "f.parquet")  # questions only count as rows
-    t_floor = best(lambda: floor(files, tmp / "floor.parquet"), args.repeat)
+    t_floor = best_time(lambda: floor(files, tmp / "floor.parquet"), args.repeat)
     overrides = ["source=bfcl", f"categories=[{','.join(categories)}]", f"out={tmp / 'bfcl'}"]
     summary = run_prepare(overrides)
     assert summary["rows_read"] == n_bfcl
-    t = best(lambda: run_prepare(overrides), args.repeat)
+    t = best_time(lambda: run_prepare(overrides), args.repeat)
     report("BFCL -> RL + SFT parquet", n_bfcl, t, t_floor)
     written = {k: sum(v.values()) for k, v in summary["written"].items()}
     print(f"{'':34} wrote {written}, dropped {summary['dropped']}")
 
     path = tmp / "traj.jsonl"
     trajectories(args.n, path)
-    t_floor = best(lambda: floor([path], tmp / "floor2.parquet"), args.repeat)
+    t_floor = best_time(lambda: floor([path], tmp / "floor2.parquet"), args.repeat)
     overrides = ["source=openai", f"input={path}", f"out={tmp / 'traj'}"]
     summary = run_prepare(overrides)
-    t = best(lambda: run_prepare(overrides), args.repeat)
+    t = best_time(lambda: run_prepare(overrides), args.repeat)
     report("trajectories (openai) -> RL + SFT", args.n, t, t_floor)
     written = {k: sum(v.values()) for k, v in summary["written"].items()}
     print(f"{'':34} wrote {written}, masked {summary['masked']}")

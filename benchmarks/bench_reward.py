@@ -38,6 +38,7 @@ from bfcl_samples import CATEGORIES, load_samples, predictions, render_hermes  #
 from reward_fns import tl_tool  # noqa: E402
 from reward_fns.matching import pair_matching, scipy_matching  # noqa: E402
 from reward_fns.tl_tool import compute_score  # noqa: E402
+from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 TARGET_RATIO = 3.0
 # Pair rewards that occur in the matrices (correct, content, parameter sums, wrong tool, ...).
@@ -56,15 +57,6 @@ def build(n: int):
         assert all(f"<tool_call>{p}</tool_call>" in text for p in payloads)
         rows.append((text, pred.sample.ground_truth, {"tools": pred.sample.tools}, payloads))
     return rows, len(preds)
-
-
-def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 # reward_kwargs exactly as reward=tl_tool passes them (tl_plugin/configs/tl_reward_kwargs/default.yaml)
@@ -102,9 +94,9 @@ def bench_reward(rows, repeat: int) -> None:
     cold = time.perf_counter() - t0
     t_full = t_floor = t_kwargs = float("inf")
     for _ in range(repeat):  # interleaved, so that load from elsewhere hits all alike
-        t_floor = min(t_floor, best_of(floor, 1))
-        t_full = min(t_full, best_of(full, 1))
-        t_kwargs = min(t_kwargs, best_of(full_verl_kwargs, 1))
+        t_floor = min(t_floor, best_time(floor, 1))
+        t_full = min(t_full, best_time(full, 1))
+        t_kwargs = min(t_kwargs, best_time(full_verl_kwargs, 1))
     ratio = t_full / t_floor
     print(f"responses: {n} ({n_calls} tool calls, {sum(1 for r in rows if not r[3])} without a call)")
     print(f"(a) full compute_score : {n / t_full:12,.0f} samples/s  ({t_full * 1e6 / n:6.2f} us/sample, best of {repeat})")
@@ -126,9 +118,9 @@ def bench_matching(repeat: int) -> None:
             if 2 in shape:
                 assert abs(sum(m[i][j] for i, j in pair_matching(m)) - total) < 1e-9
             assert abs(sum(m[i][j] for i, j in _exhaustive(m)) - total) < 1e-9
-        t_scipy = best_of(lambda: [scipy_matching(m) for m in mats], repeat) / len(mats) * 1e6
-        t_pair = best_of(lambda: [pair_matching(m) for m in mats], repeat) / len(mats) * 1e6 if 2 in shape else None
-        t_exh = best_of(lambda: [_exhaustive(m) for m in mats], repeat) / len(mats) * 1e6
+        t_scipy = best_time(lambda: [scipy_matching(m) for m in mats], repeat) / len(mats) * 1e6
+        t_pair = best_time(lambda: [pair_matching(m) for m in mats], repeat) / len(mats) * 1e6 if 2 in shape else None
+        t_exh = best_time(lambda: [_exhaustive(m) for m in mats], repeat) / len(mats) * 1e6
         pair = f"{t_pair:10.2f}" if t_pair is not None else f"{'-':>10s}"
         print(f"  {shape[0]}x{shape[1]:<3d} {t_scipy:10.2f} {pair} {t_exh:11.2f}")
 

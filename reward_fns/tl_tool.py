@@ -181,7 +181,7 @@ def _score_feedback(data_source, solution_str, extra_info, settings: RewardSetti
     # a final turn that tried to call a tool (a block verl dropped) is no answer
     final_answer = bool(record.get("final_answer")) and "<tool_call>" not in last_turn
     return score_feedback(
-        list(record.get("calls") or ()),
+        record.get("calls") or (),
         n_malformed=n_malformed,
         final_answer=final_answer,
         n_unexecuted=int(record.get("unexecuted_calls") or 0),

@@ -93,20 +93,23 @@ def test_hermes_blocks_follow_verls_parser(text, counts):
     assert hermes_blocks(text) == counts
 
 
-def test_hermes_blocks_agree_with_verls_hermes_parser():
+def test_hermes_blocks_agree_with_verls_hermes_parser(tmp_path):
     import asyncio
 
+    from transformers import AutoTokenizer
     from verl.experimental.agent_loop.tool_parser import HermesToolParser
 
-    class Chars:  # token ids are characters: decode(ids) gives the text back
-        def decode(self, ids):
-            return "".join(map(chr, ids))
+    from tl_plugin.testing import build_tiny_tokenizer
 
-    parser = HermesToolParser(Chars())
+    build_tiny_tokenizer(tmp_path)  # a real BPE tokenizer: verl's parser decodes the ids itself
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    parser = HermesToolParser(tokenizer)
     texts = [BLOCK, BLOCK * 2, '<tool_call>{"name": "f", "parameters": {}}</tool_call>', BLOCK + '<tool_call>{"name": "f"}</tool_call>',
              '<tool_call>{"name": "f", "arguments": [1]}</tool_call>', '<tool_call>{bad}</tool_call>' + BLOCK]
     for text in texts:
-        _, parsed = asyncio.run(parser.extract_tool_calls([ord(c) for c in text]))
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        assert tokenizer.decode(ids) == text
+        _, parsed = asyncio.run(parser.extract_tool_calls(ids))
         ok, bad = hermes_blocks(text)
         assert ok == len(parsed), text
         assert bad == text.count("<tool_call>") - len(parsed), text

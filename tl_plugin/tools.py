@@ -138,7 +138,8 @@ class PythonFunctionTool(BaseTool):
         missing = [p for p in self.required if p not in args]
         if missing:
             names = [f"'{p}'" for p in missing]
-            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + ("," if len(names) > 2 else "") + f" and {names[-1]}"
+            # CPython: 'a' / 'a' and 'b' / 'a', 'b', and 'c'
+            listed = " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + f", and {names[-1]}"
             plural = "argument" if len(names) == 1 else "arguments"
             return f"TypeError: {self.name}() missing {len(names)} required positional {plural}: {listed}"
         if self.validator is not None:
