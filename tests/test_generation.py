@@ -269,8 +269,8 @@ def test_make_backend_builds_hf_and_ignores_sampling(model_dir):
 
 
 def test_make_backend_rejects_unknown_names_and_keys(model_dir):
-    with pytest.raises(ValueError, match=r"unknown generation backend 'vllm'.*\['hf'\]"):
-        make_backend({"backend": "vllm", "model_path": model_dir})
+    with pytest.raises(ValueError, match=r"unknown generation backend 'llama'.*\['hf', 'openai', 'vllm'\]"):
+        make_backend({"backend": "llama", "model_path": model_dir})
     with pytest.raises(ValueError, match="needs a 'backend' key"):
         make_backend({"model_path": model_dir})
     with pytest.raises(TypeError, match=r"unknown keys \['max_len', 'temprature'\]"):

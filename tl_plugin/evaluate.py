@@ -136,7 +136,7 @@ def evaluate(cfg: DictConfig, console: Console | None = None) -> dict:
         predictions_path = out / "predictions.jsonl"
         responses = generate_predictions(samples, cfg, predictions_path, console)
         seconds["generate"] = round(time.perf_counter() - start, 3)
-        name = cfg.name or str(cfg.generation.get("model_path"))
+        name = cfg.name or str(cfg.generation.get("model_path") or cfg.generation.get("model"))
     else:
         predictions_path = Path(cfg.predictions)
         responses = read_predictions(predictions_path, cfg.response_field)
@@ -176,7 +176,7 @@ def evaluate(cfg: DictConfig, console: Console | None = None) -> dict:
         "format": REPORT_FORMAT,
         "benchmark": cfg.benchmark,
         "name": name,
-        "model": str(cfg.generation.get("model_path")) if cfg.predictions is None else None,
+        "model": str(cfg.generation.get("model_path") or cfg.generation.get("model")) if cfg.predictions is None else None,
         "predictions": str(predictions_path),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "counts": {

@@ -28,6 +28,7 @@ from data_transforms.records import RecordError
 from data_transforms.render import DEFAULT_SYSTEM_TEXT
 from data_transforms.split import record_tool_names, split_indices
 from data_transforms.tally import Tally
+from data_transforms.tooldev import TASKS, TaskPrompts, mix_rows, task_rows
 from data_transforms.writers import RowOptions, rl_rows, sft_rows, write_json, write_parquet
 from tl_plugin.config import as_list, compose_config
 
@@ -81,6 +82,25 @@ def prepare_config(overrides=()) -> DictConfig:
     return compose_config("prepare", overrides)
 
 
+def _mix_tooldev_tasks(cfg, records: list, test: set, sft_rows_by_split: dict, tally: Tally) -> None:
+    """Add ToolDev's adaption and generation rows to the SFT rows, mixed by ``tooldev.ratios``."""
+    tooldev = cfg.tooldev
+    ratios = OmegaConf.to_container(tooldev.ratios, resolve=True)
+    unknown = sorted(set(ratios) - set(TASKS))
+    if unknown:
+        raise ValueError(f"tooldev.ratios: unknown tasks {unknown}; the tasks are {list(TASKS)}")
+    if ratios.get("adaption", 0) == 0 and ratios.get("generation", 0) == 0 and ratios.get("invocation", 1) == 1:
+        return  # plain SFT rows, as without ToolDev
+    prompts = TaskPrompts(**{k: v for k, v in OmegaConf.to_container(tooldev.prompts).items() if v is not None})
+    for split, invocation in sft_rows_by_split.items():
+        split_records = [r for i, r in enumerate(records) if (i in test) == (split == "test")]
+        by_task = {"invocation": invocation, **task_rows(split_records, prompts, tally, cfg.tools_in_prompt)}
+        mixed, counts = mix_rows(by_task, ratios, int(tooldev.seed))
+        sft_rows_by_split[split] = mixed
+        for task, n in counts.items():
+            tally.wrote(f"sft:{task}", split, n)
+
+
 def prepare(cfg: DictConfig) -> dict:
     """Run the preparation described by ``cfg`` (prepare.yaml); return the summary dict."""
     if cfg.source not in SOURCES:
@@ -114,6 +134,8 @@ def prepare(cfg: DictConfig) -> dict:
         split = "test" if i in test else "train"
         for kind in kinds:
             rows[kind][split].extend(_BUILD[kind](rec, cfg.source, opts, tally, split))
+    if "sft" in kinds:
+        _mix_tooldev_tasks(cfg, records, test, rows["sft"], tally)
 
     files = {}
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from tl_plugin.config import CONFIG_DIR
+from tl_plugin.sft_launch import run_logged, sft_command
 
 __all__ = ["SmokeError", "main", "read_losses", "smoke_sft", "write_sft_data"]
 
@@ -147,16 +147,6 @@ def write_sft_data(path: Path) -> list:
 # --------------------------------------------------------------------------------------------
 
 
-def run_trainer(cmd: list, env: dict, cwd: Path, log_path: Path) -> int:
-    """Run ``cmd``, echoing its output and copying it to ``log_path``; returns its exit status."""
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            log.write(line)
-        return proc.wait()
-
-
 def read_losses(metrics_path: Path) -> list:
     """``[(step, train/loss)]`` from verl's file logger (one JSON object per logged step)."""
     if not metrics_path.is_file():
@@ -238,9 +228,7 @@ def smoke_sft(out_dir: Path, overrides: list) -> None:
     print(f"smoke sft: model {model_dir} ({n_params:,} parameters), data {data_path} ({len(rows)} rows)")
     print_pkt_summary(rows, model_dir)
 
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-        "-m", "verl.trainer.sft_trainer",
+    cmd = sft_command(1, [
         *cfg.trainer_overrides,
         f"model.path={model_dir}",
         f"data.train_files={data_path}",
@@ -249,11 +237,11 @@ def smoke_sft(out_dir: Path, overrides: list) -> None:
         f"trainer.save_freq={steps}",
         f"trainer.default_local_dir={ckpt_root}",
         *overrides,
-    ]
+    ])
     env = {**os.environ, "TL_PLUGIN_CPU": "1", "VERL_FILE_LOGGER_PATH": str(metrics_path)}
     print("smoke sft: TL_PLUGIN_CPU=1 " + " ".join(cmd[1:]), flush=True)
     start = time.monotonic()
-    rc = run_trainer(cmd, env, out_dir, log_path)
+    rc = run_logged(cmd, env, out_dir, log_path)
     seconds = time.monotonic() - start
     if rc != 0:
         raise SmokeError(f"verl.trainer.sft_trainer exited with status {rc} (log: {log_path})", status=rc)

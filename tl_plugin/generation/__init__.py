@@ -4,8 +4,14 @@
 per prompt. Both hand chat-shaped :class:`Prompt` objects and a :class:`SamplingConfig` to a
 :class:`GenerationBackend` and get decoded text back, so the caller never touches a tokenizer or an
 inference engine. Backends are looked up by name in :data:`BACKENDS` and imported only when built:
-importing this package pulls in neither torch nor transformers (vLLM and flash-attn are optional
-GPU extras).
+importing this package pulls in none of torch, transformers, httpx or vLLM (vLLM and flash-attn
+are optional GPU extras).
+
+Built-in backends: ``hf`` (:class:`~tl_plugin.generation.hf.HFBackend`: transformers, CPU or one
+GPU), ``vllm`` (:class:`~tl_plugin.generation.vllm.VLLMBackend`: vLLM's offline engine) and
+``openai`` (:class:`~tl_plugin.generation.openai.OpenAIBackend`: any OpenAI-compatible server,
+e.g. ``vllm serve`` or SGLang). A name of the form ``"package.module:ClassName"`` builds one's own
+class that follows :class:`GenerationBackend`; its keys are checked against its constructor too.
 
 >>> sampling_config({"n": 5, "temperature": 1.0, "top_k": 50})
 SamplingConfig(n=5, temperature=1.0, top_p=1.0, top_k=50, max_new_tokens=512, seed=0)
@@ -16,7 +22,11 @@ ValueError: SamplingConfig: n=2 with temperature=0 (greedy) would return 2 ident
 >>> make_backend({"backend": "llama"})
 Traceback (most recent call last):
     ...
-ValueError: unknown generation backend 'llama'; known backends: ['hf']
+ValueError: unknown generation backend 'llama'; known backends: ['hf', 'openai', 'vllm'], or a class named as 'package.module:ClassName'
+>>> make_backend({"backend": "tl_plugin.generation:NoSuchBackend"})
+Traceback (most recent call last):
+    ...
+ValueError: generation backend 'tl_plugin.generation:NoSuchBackend': module 'tl_plugin.generation' has no attribute 'NoSuchBackend'
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from tl_plugin.row_format import chat_template_messages
+
 __all__ = [
     "BACKENDS",
     "GenerationBackend",
@@ -35,6 +47,7 @@ __all__ = [
     "Prompt",
     "SamplingConfig",
     "make_backend",
+    "render_prompt",
     "sampling_config",
 ]
 
@@ -111,6 +124,21 @@ class GenerationBackend(Protocol):
         ...
 
 
+def render_prompt(tokenizer, prompt: Prompt, chat_template_kwargs: Mapping | None = None) -> str:
+    """The prompt text: ``tokenizer``'s chat template with the generation prompt, call arguments as dicts.
+
+    Shared by the backends that render locally (``hf``, ``vllm``), so both feed a model the same
+    text for the same prompt, as verl's rollouts do.
+    """
+    return tokenizer.apply_chat_template(
+        chat_template_messages(prompt.messages),
+        tools=prompt.tools,
+        add_generation_prompt=True,
+        tokenize=False,
+        **(chat_template_kwargs or {}),
+    )
+
+
 class LazyFactory:
     """A backend class named ``"module:Class"``, imported on first use.
 
@@ -137,10 +165,11 @@ class LazyFactory:
         return f"LazyFactory({self.target!r})"
 
 
-# Backend name -> factory called with the config's other keys. Other backends (vLLM, an
-# OpenAI-compatible server) add themselves here the same way.
+# Backend name -> factory called with the config's other keys.
 BACKENDS: dict[str, Callable[..., GenerationBackend]] = {
     "hf": LazyFactory("tl_plugin.generation.hf:HFBackend"),
+    "openai": LazyFactory("tl_plugin.generation.openai:OpenAIBackend"),
+    "vllm": LazyFactory("tl_plugin.generation.vllm:VLLMBackend"),
 }
 
 
@@ -167,9 +196,28 @@ def sampling_config(cfg: Mapping | None) -> SamplingConfig:
     return SamplingConfig(**values)
 
 
+def _class_factory(name: str) -> Callable[..., GenerationBackend]:
+    """The class named ``"package.module:ClassName"``, imported now, so a bad name fails early."""
+    module, _, attr = name.partition(":")
+    if not module or not attr.isidentifier():
+        raise ValueError(f"generation backend {name!r}: expected a class named as 'package.module:ClassName'")
+    try:
+        factory = getattr(importlib.import_module(module), attr, None)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise  # the module exists but one of its own imports is missing: show that
+        raise ValueError(f"generation backend {name!r}: no module named {module!r}") from exc
+    if factory is None:
+        raise ValueError(f"generation backend {name!r}: module {module!r} has no attribute {attr!r}")
+    if not callable(factory):
+        raise ValueError(f"generation backend {name!r}: {attr!r} is not a class or function")
+    return factory
+
+
 def make_backend(cfg: Mapping) -> GenerationBackend:
     """Build the backend named by ``cfg["backend"]`` with the other keys as keyword arguments.
 
+    The name is a key of :data:`BACKENDS` or a class of one's own as ``"package.module:ClassName"``.
     A ``sampling`` key is ignored (it belongs to ``generate``). Unknown names and keys raise
     before any model is loaded.
     """
@@ -178,9 +226,15 @@ def make_backend(cfg: Mapping) -> GenerationBackend:
     name = kwargs.pop("backend", None)
     if name is None:
         raise ValueError(f"generation config needs a 'backend' key; known backends: {sorted(BACKENDS)}")
-    if name not in BACKENDS:
-        raise ValueError(f"unknown generation backend {name!r}; known backends: {sorted(BACKENDS)}")
-    factory = BACKENDS[name]
+    if name in BACKENDS:
+        factory = BACKENDS[name]
+    elif isinstance(name, str) and ":" in name:
+        factory = _class_factory(name)
+    else:
+        raise ValueError(
+            f"unknown generation backend {name!r}; known backends: {sorted(BACKENDS)}, "
+            "or a class named as 'package.module:ClassName'"
+        )
     params = inspect.signature(factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         accepted = {n for n, p in params.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY}

@@ -19,8 +19,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tl_plugin.generation import Prompt, SamplingConfig
-from tl_plugin.row_format import chat_template_messages
+from tl_plugin.generation import Prompt, SamplingConfig, render_prompt
 
 __all__ = ["HFBackend"]
 
@@ -87,13 +86,7 @@ class HFBackend:
 
     def render(self, prompt: Prompt) -> str:
         """The prompt text: the chat template with the generation prompt, call arguments as dicts."""
-        return self.tokenizer.apply_chat_template(
-            chat_template_messages(prompt.messages),
-            tools=prompt.tools,
-            add_generation_prompt=True,
-            tokenize=False,
-            **self.chat_template_kwargs,
-        )
+        return render_prompt(self.tokenizer, prompt, self.chat_template_kwargs)
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig) -> list[list[str]]:
         """For each prompt, in prompt order, ``sampling.n`` completions (new tokens only)."""

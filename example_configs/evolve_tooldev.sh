@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# ToolDev stage 3, self-evolution (ToolDev 3.4): tl-evolve generates tools and k=5 calls per query
+# with vLLM, votes and filters, and trains each next round with verl's SFT trainer (+tl=tooldev).
+# Resources: 1 node x 8 GPUs (80 GB). vLLM runs in this process on one GPU (tensor_parallel_size)
+# and is freed before training starts; training uses all NGPUS through torchrun.
+# Model: the stage-2 checkpoint in Hugging Face form (example_configs/tooldev_sft.sh saves one under
+# checkpoints/.../global_step_N/huggingface; merge LoRA with tl_plugin.sft_launch.hf_model).
+# Queries: JSON Lines {"id", "query"} or one query per line (.txt); the paper used 10,000 new
+# queries per round for 3 rounds (queries_per_round=10000 rounds=3).
+# Resumable: run the same command again after a kill. Outputs: docs/tooldev.md.
+# DRY_RUN=1 prints the composed config (Hydra --cfg job) instead of running.
+set -euo pipefail
+MODEL=${MODEL:-checkpoints/tl-plugin/tooldev_sft/global_step_1000/huggingface}
+QUERIES=${QUERIES:-data/evolve/queries.jsonl}
+OUT=${OUT:-runs/evolve}
+NGPUS=${NGPUS:-8}
+# overrides of verl.trainer.sft_trainer for each round's training (each one quoted for Hydra)
+TRAIN_OVERRIDES="train.overrides=['data.max_length=8192',\
+'data.max_token_len_per_gpu=16384','data.truncation=right','engine.strategy=fsdp2',\
+'trainer.n_gpus_per_node=$NGPUS','trainer.logger=[console]']"
+
+"${PYTHON:-python3}" -m tl_plugin.evolve \
+    backend=vllm \
+    model="$MODEL" \
+    queries="$QUERIES" \
+    out="$OUT" \
+    rounds=3 \
+    queries_per_round=10000 \
+    k=5 \
+    chunk_size=512 \
+    backend.tensor_parallel_size=1 \
+    backend.gpu_memory_utilization=0.85 \
+    train.nproc_per_node="$NGPUS" \
+    train.micro_batch_size_per_gpu=2 \
+    "$TRAIN_OVERRIDES" \
+    "$@" ${DRY_RUN:+--cfg job}
