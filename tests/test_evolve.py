@@ -138,6 +138,10 @@ def test_a_finished_round_is_not_redone_and_other_settings_are_refused(tmp_path,
         evolve(scripted_config(tmp_path, "k=5", "queries_per_round=2"))
     with pytest.raises(EvolveError, match="resume=false"):
         evolve(scripted_config(tmp_path, "resume=false"))
+    cfg = scripted_config(tmp_path)
+    Path(cfg.queries).write_text(Path(cfg.queries).read_text() + "\n" + json.dumps({"id": "new", "query": "q-tie"}))
+    with pytest.raises(EvolveError, match=r"other settings \(queries\)"):
+        evolve(cfg)
 
 
 def test_a_missing_chunk_is_redone_alone(tmp_path):
@@ -284,6 +288,14 @@ def test_two_rounds_train_with_verl_and_the_second_generates_with_the_trained_mo
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert max((a - b).abs().max().item() for a, b in zip(trained.parameters(), base.parameters())) > 0
     assert torch.equal(trained.model.embed_tokens.weight, base.model.embed_tokens.weight)  # LoRA leaves it
+    # merged = W + (alpha / r) * B @ A, from the PEFT-named weights verl saved
+    from safetensors.torch import load_file
+
+    saved = load_file(round1 / "checkpoints" / "global_step_1" / "huggingface" / "model.safetensors")
+    key = "base_model.model.model.layers.1.mlp.down_proj."
+    w, a, b = (saved[key + k] for k in ("base_layer.weight", "lora_A.default.weight", "lora_B.default.weight"))
+    assert (b @ a).abs().max() > 0
+    torch.testing.assert_close(trained.model.layers[1].mlp.down_proj.weight, w + (32 / 16) * b @ a)
 
     # round 2 generated with round 1's model, and trained from it
     assert {e["model"] for e in read_log(tmp_path)} == {str(tiny_model), str(round1 / "model")}
