@@ -32,7 +32,7 @@ from data_transforms.records import Record, wrap_gold
 from data_transforms.render import DEFAULT_SYSTEM_TEXT, TOOLS_IN_PROMPT, chat_messages, tools_json
 from data_transforms.tally import Tally
 
-__all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_json", "write_parquet"]
+__all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_json", "write_jsonl", "write_parquet"]
 
 
 @dataclass
@@ -176,6 +176,15 @@ def write_json(obj, path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, ensure_ascii=False)
+    return path
+
+
+def write_jsonl(rows: list, path) -> Path:
+    """Write ``rows`` as JSON Lines atomically (see :func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
 
 

@@ -40,12 +40,13 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from data_transforms.io import iter_rows
 from data_transforms.render import openai_tools
 from data_transforms.self_evolution import judge_answers, read_queries, round_report, round_rows, screen_tools
 from data_transforms.tally import Tally
 from data_transforms.tooldev import TaskPrompts, generation_prompt
 from data_transforms.vote import TIE_BREAKS
-from data_transforms.writers import atomic_path, write_json, write_parquet
+from data_transforms.writers import write_json, write_jsonl, write_parquet
 from tl_plugin.config import compose_config
 from tl_plugin.generation import Prompt, SamplingConfig, make_backend, sampling_config
 from tl_plugin.sft_launch import SAVE_CONTENTS, hf_model, latest_step_dir, run_logged, sft_command
@@ -86,13 +87,16 @@ def _check_config(cfg) -> None:
 
 
 def _samplings(cfg) -> tuple[dict, dict]:
-    tools = {**OmegaConf.to_container(cfg.tool_sampling, resolve=True), "n": 1}
-    calls = {**OmegaConf.to_container(cfg.call_sampling, resolve=True), "n": int(cfg.k)}
-    for what, values in (("tool_sampling", tools), ("call_sampling", calls)):
-        if "n" in OmegaConf.to_container(cfg[what]) or "seed" in OmegaConf.to_container(cfg[what]):
+    """The tool and call sampling settings (``n`` and per-chunk ``seed`` are added when used)."""
+    out = []
+    for what, n in (("tool_sampling", 1), ("call_sampling", int(cfg.k))):
+        values = OmegaConf.to_container(cfg[what], resolve=True)
+        if "n" in values or "seed" in values:
             raise ValueError(f"{what} takes no n or seed: n is 1 for tools and k for calls, seeds come from `seed`")
+        values["n"] = n
         sampling_config(values)  # unknown keys and bad values fail here, before any model loads
-    return tools, calls
+        out.append(values)
+    return tuple(out)
 
 
 def _prompts(cfg) -> TaskPrompts:
@@ -161,16 +165,6 @@ def _run_chunk(backend, chunk: list, cfg, samplings: tuple, prompts: TaskPrompts
     return entries, seconds
 
 
-def _write_jsonl(rows: list, path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path: Path) -> list:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
 def _load_manifest(round_dir: Path, round_no: int, model: str, fingerprint: dict, resume: bool) -> dict:
     path = round_dir / "manifest.json"
     if path.is_file():
@@ -195,9 +189,9 @@ def _load_manifest(round_dir: Path, round_no: int, model: str, fingerprint: dict
 
 
 def _generate_round(cfg, round_no: int, round_dir: Path, queries: list, model: str, manifest: dict,
-                    console: Console) -> dict:
+                    samplings: tuple, console: Console) -> dict:
     """Steps 1-2 of a round: chunks, rows and report; returns the report."""
-    samplings, prompts = _samplings(cfg), _prompts(cfg)
+    prompts = _prompts(cfg)
     size = int(cfg.chunk_size)
     chunks = [queries[i : i + size] for i in range(0, len(queries), size)]
     paths = [round_dir / "chunks" / f"chunk_{i:05d}.jsonl" for i in range(len(chunks))]
@@ -211,13 +205,13 @@ def _generate_round(cfg, round_no: int, round_dir: Path, queries: list, model: s
             for i in tqdm(todo, desc=f"round {round_no} chunks", unit=" chunk", disable=None):
                 seeds = (_chunk_seed(int(cfg.seed), round_no, i, "tools"), _chunk_seed(int(cfg.seed), round_no, i, "calls"))
                 entries, seconds = _run_chunk(backend, chunks[i], cfg, samplings, prompts, seeds)
-                _write_jsonl(entries, paths[i])
+                write_jsonl(entries, paths[i])
                 manifest["chunk_seconds"][str(i)] = {k: round(v, 4) for k, v in seconds.items()}
                 write_json(manifest, round_dir / "manifest.json")
         finally:
             backend.close()
 
-    entries = [e for p in paths for e in _read_jsonl(p)]
+    entries = [e for p in paths for _, e in iter_rows(p)]
     ids = [e["id"] for e in entries]
     if ids != [qid for qid, _ in queries]:  # a chunk file from elsewhere, or edited by hand
         raise EvolveError(f"{round_dir}/chunks does not hold exactly the round's queries in order")
@@ -289,7 +283,7 @@ def evolve(cfg: DictConfig, console: Console | None = None) -> list:
     """Run (or resume) the rounds described by ``cfg`` (evolve.yaml); returns the round reports."""
     console = console or Console(width=140)
     _check_config(cfg)
-    _samplings(cfg)
+    samplings = _samplings(cfg)
     queries = read_queries(cfg.queries)
     fingerprint = _fingerprint(cfg, queries)
     out = Path(cfg.out)
@@ -310,7 +304,7 @@ def evolve(cfg: DictConfig, console: Console | None = None) -> list:
                     f"{cfg.backend.get('base_url')} serves. Serve that model, then rerun with model={model} and "
                     f"out={out}/from_round_{round_no} rounds={int(cfg.rounds) - round_no + 1}"
                 )
-            report = _generate_round(cfg, round_no, round_dir, round_queries, model, manifest, console)
+            report = _generate_round(cfg, round_no, round_dir, round_queries, model, manifest, samplings, console)
         else:
             report = json.loads((round_dir / "report.json").read_text())
         print_round_report(report, console)
