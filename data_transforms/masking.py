@@ -5,7 +5,7 @@ next non-tool message). Each response is classified with :func:`~data_transforms
 the step is erroneous when any response falls in ``error_categories`` (default: every category
 but ``ok``). The writers then give such a step ``loss_mask: 0`` while keeping it in the context of
 later turns (``mode=mask``), or leave it out of the per-turn rows (``mode=drop``, the released
-code's behaviour). A step with no response (the trajectory ends on it) is not erroneous: there is
+code's behaviour), or train it like any other step (``mode=off``: no MAE, for ablations). A step with no response (the trajectory ends on it) is not erroneous: there is
 no evidence against it.
 
 >>> msgs = [{"role": "user", "content": "weather?"},
@@ -26,7 +26,7 @@ from data_transforms.feedback import ERROR_CATEGORIES, classify_feedback
 
 __all__ = ["MODES", "erroneous_steps", "step_feedback"]
 
-MODES = ("mask", "drop")
+MODES = ("mask", "drop", "off")
 
 
 def step_feedback(messages: list, classify=classify_feedback) -> dict:

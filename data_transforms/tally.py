@@ -28,6 +28,7 @@ class Tally:
         self.bad_rows = Counter()  # field -> rows skipped with on_error=skip
         self.feedback = Counter(dict.fromkeys(FEEDBACK_CATEGORIES, 0))  # every tool response
         self.masked = Counter()  # category -> assistant messages given loss_mask 0 (SFT, mode=mask)
+        self.injected = Counter()  # kind -> training records given a synthetic erroneous turn (errors.fraction)
         self.dropped = defaultdict(Counter)  # kind -> reason -> rows left out
         self.written = defaultdict(Counter)  # kind -> split -> rows written
         self.examples = {}  # reason -> first row that hit it, for the report
@@ -63,6 +64,7 @@ class Tally:
             "bad_rows": dict(self.bad_rows),
             "feedback": dict(self.feedback),
             "masked": dict(self.masked),
+            "injected": dict(self.injected),
             "dropped": {k: dict(v) for k, v in self.dropped.items()},
             "written": {k: dict(v) for k, v in self.written.items()},
             "examples": dict(self.examples),

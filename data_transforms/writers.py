@@ -13,7 +13,8 @@ in the context of later steps. Gold that no answer can satisfy is dropped and co
 SFT rows: ``{"messages": [... each with "loss_mask": 0|1], "tools": <JSON tool list>, "id"}`` (with
 ``tools_in_prompt=system_text``, ``tool_names`` (a list of the names) instead of ``tools``); only
 assistant messages can have ``loss_mask`` 1. MAE (``mode=mask``) sets it to 0 on erroneous steps;
-``mode=drop`` writes one row per good assistant step (context + that step, only it trained).
+``mode=drop`` writes one row per good assistant step (context + that step, only it trained);
+``mode=off`` trains every assistant step, erroneous or not (no MAE, for ablations).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class RowOptions:
     data_source: str | None = None  # None: the source name (bfcl_<category> for BFCL)
     ability: str = "tool_use"
     final_answer_steps: bool = True  # RL rows for steps that answer in text (gold [])
-    mae_mode: str = "mask"  # mask | drop
+    mae_mode: str = "mask"  # mask | drop | off
     error_categories: tuple = field(default_factory=lambda: tuple(ERROR_CATEGORIES))
 
     def __post_init__(self):
@@ -137,10 +138,12 @@ def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: st
             return []
         answer = {"role": "assistant", "content": "", "tool_calls": reference_answer(rec.gold, rec.tools)}
         return [_sft_row([*rec.messages, answer], {len(rec.messages)}, rec, opts)]
-    errors = _feedback(rec, opts, tally)
+    errors = _feedback(rec, opts, tally)  # classifies and counts the tool responses in every mode
+    if opts.mae_mode == "off":
+        errors = {}  # no MAE (ablations): erroneous steps are trained like the others
     assistant = [i for i, m in enumerate(rec.messages) if m["role"] == "assistant"]
     good = [i for i in assistant if i not in errors]
-    if opts.mae_mode == "mask":
+    if opts.mae_mode in ("mask", "off"):
         for category in errors.values():
             tally.masked[category] += 1
         if not good:

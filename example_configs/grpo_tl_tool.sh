@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # GRPO with TL-Training's tool-call reward (reward=tl_tool) on single-turn tool-use data.
-# Resources: 1 node x 8 GPUs (80 GB) for a 7B model; scale trainer.* and the parallel sizes.
+# Resources: 1 node x 8 GPUs (80 GB) for a 7B model (actor + reference under FSDP, vLLM with TP 2);
+#   scale trainer.* and the parallel sizes. No critic: GRPO's baseline is the group of 8 samples.
+# Time (estimated, not measured: no GPU was available to this project): BFCL live_simple + live_multiple (1,311 questions, ~1,180 for training) x 3 epochs at
+#   batch 64 (x 8 samples) is ~55 steps: roughly 1-3 h on 8 H100s.
+# Not the paper's algorithm: TL-Training trains with PPO (example_configs/ppo_tl_tool.sh); this is
+#   the same reward with verl's GRPO recipe (lr 1e-6, batch 64, 8 samples, low-variance KL loss).
 # Data: RL parquet from tl-prepare (docs/data.md), e.g. BFCL live data split disjoint by tool name:
 #   tl-prepare source=bfcl 'categories=[live_simple,live_multiple]' out=data/bfcl split.test_fraction=0.1
 # +tl=grpo sets reward=tl_tool, the tl_tool_agent loop (each row's own tools rendered by the chat

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Multi-turn tool RL: the model calls real Python tools over several turns and is rewarded from the
 # tools' own feedback (TL-Training's error categories, reward=tl_tool in feedback mode).
-# Resources: 1 node x 8 GPUs (80 GB) for a 7B model; scale trainer.* and the parallel sizes.
+# Resources: 1 node x 8 GPUs (80 GB) for a 7B model (actor + reference under FSDP, vLLM with TP 2);
+#   scale trainer.* and the parallel sizes. Tools run in the rollout workers' processes (CPU).
+# Time (estimated, not measured: no GPU was available to this project): 1,000 prompts x 3 epochs at batch 64 (x 8 trajectories of up to 9 turns) is ~45 steps:
+#   roughly 2-5 h on 8 H100s (every turn is a generation round; slow tools add to it).
 # Tools: example_configs/tools/weather_tools.yaml (plain functions in weather_tools.py); write your
 #   own the same way and pass TOOLS=path/to/tools.yaml with its module on PYTHONPATH.
 # Data: RL parquet whose rows have a prompt and no gold calls (reward_model.ground_truth null);
-#   docs/multiturn.md shows the row shape. With gold calls on some rows, add
-#   reward.custom_reward_function.reward_kwargs.mode=mixed.
+#   tl-prepare does not write such rows; docs/multiturn.md ("Rows") writes them with pyarrow.
+#   tl-prepare's RL rows (gold calls) can join them with reward.custom_reward_function.reward_kwargs.mode=mixed.
 # +tl=multiturn sets the tl_multiturn_agent loop (verl's tool agent loop plus a record of each call's
 # feedback category), multi_turn.* (9 turns, hermes parser), the reward in feedback mode and GRPO
 # (tl_plugin/configs/tl/multiturn.yaml).

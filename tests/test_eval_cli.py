@@ -368,3 +368,40 @@ def test_eval_prompts_are_the_prompts_tl_prepare_trains_on(tmp_path, tools_in_pr
             assert row["agent_name"] == "single_turn_agent" and sample.tools is None
             assert "<tools>" in sample.messages[0]["content"]
         assert json.loads(row["reward_model"]["ground_truth"]) == json.loads(sample.ground_truth)
+
+
+def test_ids_restrict_the_samples_to_a_held_out_split(tmp_path):
+    # tl-prepare's held-out split (tools unseen in training) is what the demo evaluates on
+    from tl_plugin.prepare import prepare, prepare_config
+
+    prepare(prepare_config(["source=bfcl", "categories=[live_simple]", f"out={tmp_path / 'data'}", "kinds=[sft]",
+                            "split.test_fraction=0.3"]))
+    test_parquet = tmp_path / "data" / "sft" / "test.parquet"
+    import pyarrow.parquet as pq
+
+    held_out = pq.read_table(test_parquet).column("id").to_pylist()
+    samples = eval_samples(eval_config(["categories=[live_simple]", f"ids={test_parquet}", "out=unused"]))
+    assert [s.id for s in samples] == held_out and 50 < len(samples) < 258
+
+    text = tmp_path / "ids.txt"
+    text.write_text(f"{held_out[3]}\n\n{held_out[1]}\n{held_out[3]}\n")
+    samples = eval_samples(eval_config(["categories=[live_simple]", f"ids={text}", "out=unused"]))
+    assert [s.id for s in samples] == [held_out[1], held_out[3]]  # benchmark order, each once
+    limited = eval_samples(eval_config(["categories=[live_simple]", f"ids={test_parquet}", "limit=5", "out=unused"]))
+    assert [s.id for s in limited] == held_out[:5]
+
+
+def test_bad_ids_files_are_errors_that_name_the_problem(tmp_path):
+    text = tmp_path / "ids.txt"
+    text.write_text("live_simple_0-0-0\nsimple_python_0\nno_such_id\n")
+    with pytest.raises(ValueError, match=r"2 id\(s\) in .*ids.txt name no sample of the chosen categories, "
+                                         r"e.g. \['no_such_id', 'simple_python_0'\]"):
+        eval_samples(eval_config(["categories=[live_simple]", f"ids={text}", "out=unused"]))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"name": ["x"]}), tmp_path / "no_id.parquet")
+    with pytest.raises(ValueError, match=r"has no `id` column \(columns: \['name'\]\)"):
+        eval_samples(eval_config(["categories=[live_simple]", f"ids={tmp_path / 'no_id.parquet'}", "out=unused"]))
+    with pytest.raises(FileNotFoundError, match="ids file not found"):
+        eval_samples(eval_config(["categories=[live_simple]", f"ids={tmp_path / 'missing.txt'}", "out=unused"]))

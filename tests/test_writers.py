@@ -854,10 +854,13 @@ def test_tally_as_dict_and_examples():
     t.wrote("rl", "train", 2)
     t.wrote("rl", "train")
     t.masked["parameter_missing"] += 1
+    t.injected["tool_hallucination"] += 2
     d = t.as_dict()
     assert set(d) == {
-        "rows_read", "records", "bad_rows", "feedback", "masked", "dropped", "written", "examples", "dropped_rows"
+        "rows_read", "records", "bad_rows", "feedback", "masked", "injected", "dropped", "written", "examples",
+        "dropped_rows",
     }
+    assert d["injected"] == {"tool_hallucination": 2}
     assert (d["rows_read"], d["records"]) == (5, 4)
     assert d["feedback"] == dict.fromkeys(FEEDBACK_CATEGORIES, 0)
     assert d["dropped"] == {"rl": {"r1": 2}, "sft": {"r2": 3}}

@@ -27,6 +27,10 @@ def as_list(value) -> list[str]:
 def compose_config(config_name: str, overrides=()) -> DictConfig:
     """``tl_plugin/configs/<config_name>.yaml`` with Hydra overrides, for calls from Python."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    # inside a @hydra.main app (the demo calls tl-prepare's, tl-eval's and tl-evolve's configs) the
+    # global Hydra is already set up; its own config is composed by then, so it can be let go
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         return compose(config_name=config_name, overrides=list(overrides))

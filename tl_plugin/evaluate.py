@@ -64,6 +64,8 @@ def load_samples(cfg) -> list:
             if not Path(p).is_file():
                 raise FileNotFoundError(f"input file not found: {p}")
         samples = rotbench_samples(paths)
+    if cfg.ids is not None:
+        samples = _only_ids(samples, cfg.ids)
     if cfg.limit is None:
         return list(samples)
     if int(cfg.limit) < 1:
@@ -73,6 +75,32 @@ def load_samples(cfg) -> list:
         if per_category.get(s.category, 0) < int(cfg.limit):
             per_category[s.category] = per_category.get(s.category, 0) + 1
             kept.append(s)
+    return kept
+
+
+def read_ids(path) -> list:
+    """Sample ids from a parquet file's ``id`` column, or from a text file (one per line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ids file not found: {path}")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        if "id" not in table.column_names:
+            raise ValueError(f"ids: {path} has no `id` column (columns: {table.column_names})")
+        return [str(i) for i in table.column("id").to_pylist()]
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _only_ids(samples, path) -> list:
+    wanted = dict.fromkeys(read_ids(path))  # ordered, duplicates once
+    if not wanted:
+        raise ValueError(f"ids: {path} lists no id")
+    kept = [s for s in samples if s.id in wanted]
+    unknown = sorted(set(wanted) - {s.id for s in kept})
+    if unknown:
+        raise ValueError(f"ids: {len(unknown)} id(s) in {path} name no sample of the chosen categories, e.g. {unknown[:5]}")
     return kept
 
 

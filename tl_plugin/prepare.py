@@ -12,6 +12,7 @@ Config: ``tl_plugin/configs/prepare.yaml``; every key is a Hydra override.
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from data_transforms.bfcl import iter_bfcl
+from data_transforms.error_turns import KINDS as ERROR_KINDS, with_error_turn
 from data_transforms.io import iter_rows
 from data_transforms.readers import READERS
 from data_transforms.records import RecordError
@@ -82,6 +84,29 @@ def prepare_config(overrides=()) -> DictConfig:
     return compose_config("prepare", overrides)
 
 
+def _inject_errors(cfg, records: list, test: set, tally: Tally) -> list:
+    """``records`` with ``errors.fraction`` of the training records given a failed first attempt."""
+    fraction = float(cfg.errors.fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"errors.fraction must be in [0, 1], got {fraction}")
+    if fraction == 0.0:
+        return records
+    kinds = as_list(cfg.errors.kinds)
+    if not kinds or set(kinds) - set(ERROR_KINDS):
+        raise ValueError(f"errors.kinds must be a non-empty subset of {list(ERROR_KINDS)}, got {kinds}")
+    out = []
+    for i, rec in enumerate(records):
+        # one generator per record: the choice does not depend on the order or the other records
+        rng = random.Random(f"{cfg.errors.seed}:{rec.id}")
+        if i in test or rec.gold is None or rng.random() >= fraction:
+            out.append(rec)
+            continue
+        changed = with_error_turn(rec, rng, kinds)
+        tally.injected[changed.meta["injected_error"] if changed else "none (no kind fits the gold)"] += 1
+        out.append(changed or rec)
+    return out
+
+
 def _mix_tooldev_tasks(cfg, records: list, test: set, sft_rows_by_split: dict, tally: Tally) -> None:
     """Add ToolDev's adaption and generation rows to the SFT rows, mixed by ``tooldev.ratios``."""
     tooldev = cfg.tooldev
@@ -129,8 +154,9 @@ def prepare(cfg: DictConfig) -> dict:
     names = [record_tool_names(r, cfg.split.by) for r in records]
     test = split_indices(names, float(cfg.split.test_fraction), int(cfg.split.seed))
 
+    built = _inject_errors(cfg, records, test, tally)
     rows = {kind: {"train": [], "test": []} for kind in kinds}
-    for i, rec in enumerate(tqdm(records, desc="building rows", unit=" records", disable=None)):
+    for i, rec in enumerate(tqdm(built, desc="building rows", unit=" records", disable=None)):
         split = "test" if i in test else "train"
         for kind in kinds:
             rows[kind][split].extend(_BUILD[kind](rec, cfg.source, opts, tally, split))
@@ -173,6 +199,8 @@ def print_summary(summary: dict, console: Console) -> None:
     for kind, splits in summary["written"].items():
         for split, n in splits.items():
             table.add_row(f"{kind} rows written, {split}", str(n))
+    for kind, n in summary["injected"].items():
+        table.add_row(f"training records given an erroneous turn: {kind}", str(n))
     for category, n in summary["masked"].items():
         table.add_row(f"sft messages masked: {category}", str(n))
     for kind, reasons in summary["dropped"].items():

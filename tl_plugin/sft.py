@@ -68,7 +68,7 @@ class PKTConfig:
             raise ValueError(
                 f"data.pkt.enable=true needs data.pad_mode=no_padding (got {pad_mode!r}): in other pad modes "
                 "verl's sft_loss casts the loss mask to bool and the PKT weights would be lost. "
-                "Set data.pad_mode=no_padding, or +data.pkt.enable=false for MAE masks alone."
+                "Set data.pad_mode=no_padding, or ++data.pkt.enable=false for MAE masks alone."
             )
         return cls(enable=enable, w_max=float(w_max))
 
@@ -112,7 +112,7 @@ class TLSFTDataset(MultiTurnSFTDataset):
         try:
             out = super().__getitem__(item)
         except PKTError as exc:
-            raise PKTError(f"row {item}: {exc} (set +data.pkt.enable=false to train without PKT)") from None
+            raise PKTError(f"row {item}: {exc} (set ++data.pkt.enable=false to train without PKT)") from None
         if self.pkt.enable:
             out["loss_mask"] = out["loss_mask"].float()
         return out
