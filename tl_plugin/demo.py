@@ -16,7 +16,6 @@ what a user runs. Every number printed is measured in the run. The ablation
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -29,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from data_transforms.writers import write_json
+from data_transforms.writers import write_json, write_jsonl
 
 __all__ = ["STAGE_DIRS", "eval_model", "prepare_data", "read_losses", "run_demo", "train_sft"]
 
@@ -56,8 +55,8 @@ def prepare_data(cfg, out: Path, console: Console, seed: int = 0) -> dict:
     picked = random.Random(int(cfg.seed)).sample(held_out, need)
     eval_rows, evolve_rows = picked[: int(cfg.eval.n)], picked[int(cfg.eval.n):]
     (out / "eval_ids.txt").write_text("".join(f"{r['id']}\n" for r in eval_rows))
-    queries = [{"id": r["id"], "query": next(m["content"] for m in r["messages"] if m["role"] == "user")} for r in evolve_rows]
-    (out / "evolve_queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries))
+    write_jsonl([{"id": r["id"], "query": next(m["content"] for m in r["messages"] if m["role"] == "user")}
+                 for r in evolve_rows], out / "evolve_queries.jsonl")
     return summary
 
 

@@ -17,10 +17,9 @@ each error flag. ``overall`` holds the same over every sample (micro average) pl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from data_transforms.writers import atomic_path
+from data_transforms.writers import atomic_path, write_jsonl
 from reward_fns.scoring import CATEGORIES
 
 from .scoring import METRICS
@@ -57,11 +56,7 @@ def summarize(rows: list, error_flags=ERROR_FLAGS) -> dict:
 
 def write_results(rows: list, path) -> Path:
     """One result row per line (``results.jsonl``); ``tl-eval compare`` pairs runs on it."""
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
+    return write_jsonl(rows, path)
 
 
 def _pct(value) -> str:
