@@ -24,10 +24,12 @@ flash-attention, torch.compile and ``trainer.device=cuda``. What CPU needs, and 
 3. ``VERL_ENGINE_DEVICE=cuda`` (env, read by ``verl.workers.engine.base.EngineRegistry``): pick the
    FSDP engine verl registered for ``cuda``. The engine code is device-agnostic (it asks the
    platform for device name, id and backend); only its registration names ``cuda``/``npu``.
-4. One patch: ``verl.utils.distributed.initialize_global_process_group`` (which the SFT trainer
-   imports at call time) is replaced by a copy that passes the platform's backend, plain
-   ``gloo``: verl's string would be ``cpu:gloo,cpu:gloo``, which torch rejects ("Duplicate device
-   type cpu"). No extension point covers it.
+4. Three patches of verl internals, all in :mod:`tl_plugin.verl_patches` (items 1-3 there): gloo
+   process groups (verl's backend string would be ``cpu:gloo,cpu:gloo``, which torch rejects:
+   "Duplicate device type cpu"), for the SFT trainer and for the PPO workers; FSDP's
+   ``CPUOffloadPolicy`` without pinned memory (verl pins the reference model's weights, which
+   needs an accelerator); and PPO's value model loaded with sdpa instead of the flash-attention
+   that verl writes into the call.
 5. The Hydra preset ``+tl=sft_cpu`` (config keys): ``engine.strategy=fsdp2`` (FSDP2's
    ``fully_shard`` runs on a CPU device mesh), ``engine.use_torch_compile=false``,
    ``model.override_config.attn_implementation=sdpa`` (verl's default is ``flash_attention_2``;
@@ -48,11 +50,9 @@ import logging
 import os
 import types
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any, Optional
 
 import torch
-import torch.distributed
 from verl.plugin.platform import PlatformBase, PlatformRegistry
 
 __all__ = ["ENV_FLAG", "PLATFORM_NAME", "PlatformCPU", "enable"]
@@ -190,16 +190,6 @@ class PlatformCPU(PlatformBase):
         return None
 
 
-def _initialize_global_process_group(timeout_second=36000):
-    """``verl.utils.distributed.initialize_global_process_group`` with a plain gloo backend."""
-    torch.distributed.init_process_group(
-        backend=PlatformCPU().communication_backend_name(),
-        timeout=timedelta(seconds=timeout_second),
-        init_method=os.environ.get("DIST_INIT_METHOD", None),
-    )
-    return int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-
-
 def enable() -> None:
     """Register the ``cpu`` platform, set the env vars verl reads and apply the one patch
     (module docstring, 1-4).
@@ -208,7 +198,8 @@ def enable() -> None:
     raises if verl already settled on another platform in this process.
     """
     from verl.plugin.platform import platform_manager
-    from verl.utils import distributed
+
+    from tl_plugin import verl_patches
 
     current = platform_manager._current_platform
     if current is not None and current.device_name != "cpu":
@@ -220,8 +211,8 @@ def enable() -> None:
         _fail(f"{ENV_FLAG}=1 needs VERL_PLATFORM={PLATFORM_NAME} or unset, got {os.environ['VERL_PLATFORM']!r}")
     if PlatformRegistry.get(PLATFORM_NAME) is not PlatformCPU:
         PlatformRegistry.register(platform=PLATFORM_NAME)(PlatformCPU)
-    # verl builds the backend string "cpu:gloo,<device>:<backend>"; torch rejects "cpu:gloo,cpu:gloo"
-    distributed.initialize_global_process_group = _initialize_global_process_group
+    # gloo, no pinned memory, an sdpa value model: tl_plugin/verl_patches.py, items 1-3
+    verl_patches.apply_cpu_patches()
 
 
 def _fail(message: str):

@@ -1,5 +1,8 @@
 """Smoke runs of verl's own trainers on CPU, end to end: ``python -m tl_plugin.smoke SUBCOMMAND``.
 
+``grpo``, ``ppo``, ``multiturn``: verl's ``main_ppo`` with the ``tl_hf`` rollout, see
+:mod:`tl_plugin.smoke_rl`.
+
 ``sft``: builds a tiny random Qwen2 model beside a real BPE tokenizer with our Qwen2.5-style tool
 template (:func:`tl_plugin.testing.build_tiny_tokenizer`), writes a one-batch SFT parquet the way
 ``tl-prepare`` does (records through ``data_transforms.writers.sft_rows``: tool calls, parallel
@@ -259,7 +262,17 @@ def smoke_sft(out_dir: Path, overrides: list) -> None:
 # command line
 # --------------------------------------------------------------------------------------------
 
-SUBCOMMANDS = {"sft": smoke_sft}  # name -> fn(out_dir, hydra overrides); add further runs here
+def _rl(kind: str):
+    def run(out_dir: Path, overrides: list) -> None:
+        from tl_plugin.smoke_rl import smoke_rl
+
+        smoke_rl(kind, out_dir, overrides)
+
+    return run
+
+
+# name -> fn(out_dir, hydra overrides); the RL runs live in tl_plugin/smoke_rl.py
+SUBCOMMANDS = {"sft": smoke_sft, "grpo": _rl("grpo"), "ppo": _rl("ppo"), "multiturn": _rl("multiturn")}
 
 
 def main(argv=None) -> int:
