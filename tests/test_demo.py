@@ -77,7 +77,9 @@ def test_the_demo_runs_every_stage_and_reports_what_it_measured(tmp_path, tiny_m
         sys.executable, "-m", "tl_plugin.demo", f"out={tmp_path / 'demo'}", f"model_path={tiny_model}", "eval.n=3",
         "eval.max_new_tokens=8", "train.steps=2", "train.max_length=4096", "train.param_dtype=fp32", "evolve.n=2",
         "evolve.k=2", "evolve.tool_max_new_tokens=16", "evolve.call_max_new_tokens=8",
-    ], capture_output=True, text=True, timeout=900)
+        "rl.steps=2", "rl.batch_size=2", "rl.n=2", "rl.max_response_length=8", "rl.max_prompt_length=4096",
+        "rl.param_dtype=fp32",
+    ], capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = tmp_path / "demo"
     result = json.loads((out / "demo.json").read_text())
@@ -85,7 +87,8 @@ def test_the_demo_runs_every_stage_and_reports_what_it_measured(tmp_path, tiny_m
     assert "every figure above: " in proc.stdout
     assert set(result["seconds"]) == {
         "2. data: tl-prepare BFCL live, split by tool name", "3. eval: base model", "4. train: verl SFT trainer on CPU, MAE + PKT",
-        "5. eval: trained model", "6. evolve: one self-evolution round", "total"}
+        "5. eval: trained model", "6. rl: GRPO with reward=tl_tool, verl main_ppo on CPU", "7. eval: RL model",
+        "8. evolve: one self-evolution round", "total"}
     # data: injected errors are masked, and the evaluated ids are held out (tools unseen in training)
     data = result["data"]
     assert sum(data["masked"].values()) == sum(v for k, v in data["injected"].items() if not k.startswith("none")) > 0
@@ -108,6 +111,21 @@ def test_the_demo_runs_every_stage_and_reports_what_it_measured(tmp_path, tiny_m
     assert [s for s, _ in result["losses"]] == [1, 2]
     trained = json.loads((out / "eval" / "sft" / "report.json").read_text())
     assert trained["model"] == result["artifacts"]["trained model"] != str(tiny_model)
+    # RL: verl's main_ppo ran GRPO on the SFT model; its per-step reward and rates were kept and drawn
+    curve = result["rl"]["curve"]
+    assert [c["step"] for c in curve] == [1, 2]
+    assert all({"reward", "ts", "pi", "cf", "malformed", "no_call", "step_s"} <= set(c) for c in curve)
+    assert json.loads((out / "rl" / "reward_curve.json").read_text()) == curve
+    assert (out / "rl" / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rl_cmd = (out / "rl" / "train.log").read_text()
+    assert f"actor_rollout_ref.model.path={result['artifacts']['trained model']}" in proc.stdout
+    assert "+tl=[grpo,rl_cpu]" in proc.stdout and "step:2 " in rl_cmd
+    rl_eval = json.loads((out / "eval" / "rl" / "report.json").read_text())
+    assert rl_eval["model"] == result["artifacts"]["RL model"] not in (str(tiny_model), result["artifacts"]["trained model"])
+    assert sorted(json.loads(line)["id"] for line in (out / "eval" / "rl" / "results.jsonl").read_text().splitlines()) \
+        == sorted(eval_ids)
+    assert result["rl"]["after"]["n"] == 3
+    assert "after RL (GRPO, tl_tool)" in proc.stdout
     # the evolve round generated with the trained model, on queries outside the evaluated ones
     manifest = json.loads((out / "evolve" / "round_1" / "manifest.json").read_text())
     assert manifest["model"] == result["artifacts"]["trained model"]
