@@ -252,6 +252,7 @@ def plot_reward_curve(curve: list, path: Path) -> None:
     steps = [c["step"] for c in curve]
     fig, left = plt.subplots(figsize=(7, 4))
     left.plot(steps, [c["reward"] for c in curve], "k-o", label="mean tl_tool reward")
+    left.set_xticks(steps)
     left.set_xlabel("GRPO step")
     left.set_ylabel("mean reward")
     right = left.twinx()

@@ -37,7 +37,7 @@ from omegaconf import OmegaConf
 from tl_plugin.config import CONFIG_DIR
 from tl_plugin.sft_launch import run_logged, sft_command
 
-__all__ = ["SmokeError", "main", "read_losses", "smoke_sft", "write_sft_data"]
+__all__ = ["SmokeError", "main", "read_logged", "read_losses", "smoke_sft", "write_sft_data"]
 
 
 
@@ -150,16 +150,27 @@ def write_sft_data(path: Path) -> list:
 # --------------------------------------------------------------------------------------------
 
 
-def read_losses(metrics_path: Path) -> list:
-    """``[(step, train/loss)]`` from verl's file logger (one JSON object per logged step)."""
+def run_trainer(name: str, cmd: list, env: dict, out_dir: Path, log_path: Path) -> float:
+    """Run a verl trainer command with its output echoed and logged; its seconds, or SmokeError."""
+    print(f"smoke {name}: TL_PLUGIN_CPU=1 " + " ".join(cmd[1:]), flush=True)
+    start = time.monotonic()
+    rc = run_logged(cmd, env, out_dir, log_path)
+    if rc != 0:
+        trainer = next((str(c) for c in cmd if str(c).startswith("verl.trainer.")), " ".join(map(str, cmd[:3])))
+        raise SmokeError(f"{trainer} exited with status {rc} (log: {log_path})", status=rc)
+    return time.monotonic() - start
+
+
+def read_logged(metrics_path: Path) -> list:
+    """``[(step, {metric: value})]``: every entry of verl's file logger (one JSON object per line)."""
     if not metrics_path.is_file():
         raise SmokeError(f"verl's file logger wrote no metrics file at {metrics_path}")
-    losses = []
-    for line in metrics_path.read_text().splitlines():
-        entry = json.loads(line)
-        if "train/loss" in entry["data"]:
-            losses.append((entry["step"], float(entry["data"]["train/loss"])))
-    return losses
+    return [(entry["step"], entry["data"]) for entry in map(json.loads, metrics_path.read_text().splitlines())]
+
+
+def read_losses(metrics_path: Path) -> list:
+    """``[(step, train/loss)]`` from verl's file logger."""
+    return [(step, float(data["train/loss"])) for step, data in read_logged(metrics_path) if "train/loss" in data]
 
 
 MIN_STEPS = 3
@@ -242,12 +253,7 @@ def smoke_sft(out_dir: Path, overrides: list) -> None:
         *overrides,
     ])
     env = {**os.environ, "TL_PLUGIN_CPU": "1", "VERL_FILE_LOGGER_PATH": str(metrics_path)}
-    print("smoke sft: TL_PLUGIN_CPU=1 " + " ".join(cmd[1:]), flush=True)
-    start = time.monotonic()
-    rc = run_logged(cmd, env, out_dir, log_path)
-    seconds = time.monotonic() - start
-    if rc != 0:
-        raise SmokeError(f"verl.trainer.sft_trainer exited with status {rc} (log: {log_path})", status=rc)
+    seconds = run_trainer("sft", cmd, env, out_dir, log_path)
 
     losses = read_losses(metrics_path)
     print_losses(losses)

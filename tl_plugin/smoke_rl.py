@@ -25,13 +25,11 @@ import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from tl_plugin.config import CONFIG_DIR
-from tl_plugin.sft_launch import run_logged
 
 __all__ = ["RL_RUNS", "check_metrics", "check_weight_sync", "main_ppo_command", "read_metrics", "smoke_rl"]
 
@@ -68,14 +66,9 @@ def write_rl_data(out_dir: Path, agent_name) -> Path:
 
 def read_metrics(metrics_path: Path) -> list:
     """``[(step, {metric: value})]`` from verl's file logger, training steps only."""
-    if not metrics_path.is_file():
-        raise _smoke_error(f"verl's file logger wrote no metrics file at {metrics_path}")
-    steps = []
-    for line in metrics_path.read_text().splitlines():
-        entry = json.loads(line)
-        if "training/global_step" in entry["data"]:
-            steps.append((int(entry["step"]), entry["data"]))
-    return steps
+    from tl_plugin.smoke import read_logged
+
+    return [(int(step), data) for step, data in read_logged(metrics_path) if "training/global_step" in data]
 
 
 def check_metrics(steps: list, n_steps: int, reward_keys, extra_metrics=()) -> None:
@@ -143,7 +136,7 @@ def print_steps(steps: list, reward_keys) -> None:
 
 def smoke_rl(kind: str, out_dir: Path, overrides: list) -> None:
     """The ``kind`` RL smoke run in ``out_dir``; raises ``SmokeError`` on a failed check."""
-    from tl_plugin.smoke import build_tiny_model
+    from tl_plugin.smoke import build_tiny_model, run_trainer
 
     cfg = OmegaConf.load(CONFIG_DIR / "smoke" / "rl.yaml")
     run = cfg.runs[kind]
@@ -181,12 +174,7 @@ def smoke_rl(kind: str, out_dir: Path, overrides: list) -> None:
     env = {**os.environ, "TL_PLUGIN_CPU": "1", "VERL_FILE_LOGGER_PATH": str(metrics_path)}
     if kind == "multiturn":  # weather_tools.yaml names its functions as weather_tools:get_weather
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TOOLS_DIR), env.get("PYTHONPATH")) if p)
-    print(f"smoke {kind}: TL_PLUGIN_CPU=1 " + " ".join(cmd[1:]), flush=True)
-    start = time.monotonic()
-    rc = run_logged(cmd, env, out_dir, log_path)
-    seconds = time.monotonic() - start
-    if rc != 0:
-        raise _smoke_error(f"verl.trainer.main_ppo exited with status {rc} (log: {log_path})", status=rc)
+    seconds = run_trainer(kind, cmd, env, out_dir, log_path)
 
     logged = read_metrics(metrics_path)
     print_steps(logged, list(run.reward_keys))
