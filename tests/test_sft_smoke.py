@@ -98,7 +98,7 @@ def test_with_the_flag_verl_runs_on_cpu_with_a_gloo_group_and_the_fsdp_engine():
         RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()),
     )
     assert "cpu" in result["platforms"]
-    assert result["init_pg_module"] == "tl_plugin.cpu"
+    assert result["init_pg_module"] == "tl_plugin.verl_patches"  # every patch of verl lives there
     assert result["env"] == {"VERL_PLATFORM": "cpu", "VERL_ENGINE_DEVICE": "cuda"}
     assert result["device"] == "cpu"
     assert result["backend_name"] == "gloo"

@@ -246,8 +246,9 @@ class HFGenerationServer:
         await request.future
         return token_output(token_ids=request.out_ids,
                             log_probs=request.out_logprobs if request.logprobs else None,
-                            stop_reason=request.stop_reason, extra_fields={**extra, "global_steps": self.global_steps,
-                                                                            "weight_version": self.weight_version})
+                            stop_reason=request.stop_reason,
+                            # the weights the batch ran with (a sync waits for the batch to end)
+                            extra_fields={"global_steps": self.global_steps, "weight_version": self.weight_version})
 
     def _ensure_batcher(self):
         if self._wakeup is None:
