@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import tempfile
@@ -117,14 +116,14 @@ def bench_generation(args) -> None:
 
 
 def bench_grpo_metrics(path: Path) -> None:
-    """Part (b): ``timing_s/*`` of each logged step (same format as ``tl_plugin.smoke.read_losses`` reads)."""
+    """Part (b): ``timing_s/*`` of each step in verl's file logger (``tl_plugin.smoke.read_logged``)."""
+    from tl_plugin.smoke import read_logged
+
     rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            timings = {k[len("timing_s/"):]: float(v) for k, v in entry["data"].items() if k.startswith("timing_s/")}
-            if timings:
-                rows.append((entry["step"], timings))
+    for step, data in read_logged(path):
+        timings = {k[len("timing_s/"):]: float(v) for k, v in data.items() if k.startswith("timing_s/")}
+        if timings:
+            rows.append((step, timings))
     print(f"(b) GRPO step time split from {path} ({len(rows)} steps with timing_s/*)")
     if not rows:
         print("    no timing_s/* keys in the file")

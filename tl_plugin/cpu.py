@@ -191,7 +191,7 @@ class PlatformCPU(PlatformBase):
 
 
 def enable() -> None:
-    """Register the ``cpu`` platform, set the env vars verl reads and apply the one patch
+    """Register the ``cpu`` platform, set the env vars verl reads and apply the CPU patches
     (module docstring, 1-4).
 
     Call it before verl resolves its platform (``tl_plugin.register`` does, at ``import verl``);

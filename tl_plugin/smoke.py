@@ -304,4 +304,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, so SmokeError raised from tl_plugin.smoke_rl (which imports
+    # tl_plugin.smoke, a second copy next to __main__) is the class main() catches
+    from tl_plugin.smoke import main as _main
+
+    sys.exit(_main())

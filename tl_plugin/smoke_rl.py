@@ -30,6 +30,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from tl_plugin.config import CONFIG_DIR
+# tl_plugin.smoke imports this module only when an RL run is asked for, so no import cycle
+from tl_plugin.smoke import SmokeError, build_tiny_model, read_logged, run_trainer
 
 __all__ = ["RL_RUNS", "check_metrics", "check_weight_sync", "main_ppo_command", "read_metrics", "smoke_rl"]
 
@@ -39,12 +41,6 @@ TOOLS_DIR = Path(__file__).resolve().parent.parent / "example_configs" / "tools"
 # metrics every step must log, besides the reward's keys
 STEP_METRICS = ("actor/pg_loss", "actor/grad_norm", "timing_s/gen", "timing_s/update_actor",
                 "timing_s/update_weights", "timing_s/step")
-
-
-def _smoke_error(message: str, status: int = 1):
-    from tl_plugin.smoke import SmokeError
-
-    return SmokeError(message, status)
 
 
 def main_ppo_command(overrides: list) -> list:
@@ -66,8 +62,6 @@ def write_rl_data(out_dir: Path, agent_name) -> Path:
 
 def read_metrics(metrics_path: Path) -> list:
     """``[(step, {metric: value})]`` from verl's file logger, training steps only."""
-    from tl_plugin.smoke import read_logged
-
     return [(int(step), data) for step, data in read_logged(metrics_path) if "training/global_step" in data]
 
 
@@ -76,12 +70,12 @@ def check_metrics(steps: list, n_steps: int, reward_keys, extra_metrics=()) -> N
     from tl_plugin.verl_patches import REWARD_METRIC_PREFIX
 
     if [s for s, _ in steps] != list(range(1, n_steps + 1)):
-        raise _smoke_error(f"expected training steps 1..{n_steps} in verl's metrics, got {[s for s, _ in steps]}")
+        raise SmokeError(f"expected training steps 1..{n_steps} in verl's metrics, got {[s for s, _ in steps]}")
     wanted = [f"{REWARD_METRIC_PREFIX}/{k}/mean" for k in reward_keys] + list(STEP_METRICS) + list(extra_metrics)
     for step, data in steps:
         missing = [k for k in wanted if k not in data]
         if missing:
-            raise _smoke_error(f"step {step}: metrics missing from verl's log: {missing}")
+            raise SmokeError(f"step {step}: metrics missing from verl's log: {missing}")
 
 
 def _checkpoint_checksum(step_dir: Path) -> str:
@@ -92,7 +86,7 @@ def _checkpoint_checksum(step_dir: Path) -> str:
     hf_dir = step_dir / "actor" / "huggingface"
     shards = sorted(hf_dir.glob("*.safetensors"))
     if not shards:
-        raise _smoke_error(f"verl saved no Hugging Face weights in {hf_dir}")
+        raise SmokeError(f"verl saved no Hugging Face weights in {hf_dir}")
     state = {}
     for shard in shards:
         state.update(load_file(shard))
@@ -102,19 +96,19 @@ def _checkpoint_checksum(step_dir: Path) -> str:
 def check_weight_sync(weights_log: Path, ckpt_root: Path) -> dict:
     """The server's weights after the sync that follows step 1 are the actor's step-1 weights."""
     if not weights_log.is_file():
-        raise _smoke_error(f"the rollout server wrote no weights log at {weights_log}")
+        raise SmokeError(f"the rollout server wrote no weights log at {weights_log}")
     entries = [json.loads(line) for line in weights_log.read_text().splitlines()]
     start = entries[0]["checksum"]
     after_step1 = [e for e in entries if e.get("global_steps") == 1]
     if not after_step1:
-        raise _smoke_error(f"the rollout server got no weights after step 1: {entries}")
+        raise SmokeError(f"the rollout server got no weights after step 1: {entries}")
     actor = _checkpoint_checksum(ckpt_root / "global_step_1")
     server = after_step1[-1]["checksum"]
     if server != actor:
-        raise _smoke_error(f"after step 1 the rollout server's weights (sha256 {server[:16]}) differ from the "
+        raise SmokeError(f"after step 1 the rollout server's weights (sha256 {server[:16]}) differ from the "
                            f"actor's step-1 checkpoint ({actor[:16]})")
     if server == start:
-        raise _smoke_error("the weights did not change in step 1, so the sync check proves nothing")
+        raise SmokeError("the weights did not change in step 1, so the sync check proves nothing")
     return {"syncs": len(entries) - 1, "checksum": server, "start": start}
 
 
@@ -136,7 +130,6 @@ def print_steps(steps: list, reward_keys) -> None:
 
 def smoke_rl(kind: str, out_dir: Path, overrides: list) -> None:
     """The ``kind`` RL smoke run in ``out_dir``; raises ``SmokeError`` on a failed check."""
-    from tl_plugin.smoke import build_tiny_model, run_trainer
 
     cfg = OmegaConf.load(CONFIG_DIR / "smoke" / "rl.yaml")
     run = cfg.runs[kind]

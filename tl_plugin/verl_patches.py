@@ -43,18 +43,15 @@ import functools
 import hashlib
 import importlib.abc
 import importlib.util
-import logging
 import os
 import sys
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 __all__ = ["FINGERPRINTS", "REWARD_METRIC_PREFIX", "apply_cpu_patches", "install_reward_metrics",
            "patched_source", "reward_extra_metrics"]
-
-logger = logging.getLogger(__name__)
 
 REWARD_METRIC_PREFIX = "reward_extra"
 

@@ -142,7 +142,7 @@ class HFGenerationServer:
         self.max_batch_size = int(max_batch_size)
         self.batch_wait_s = float(batch_wait_s)
         self.eos_token_ids = frozenset(eos_token_ids if eos_token_ids is not None else self._model_eos_ids(model_path))
-        self.pad_token_id = self._pad_id(model_path)
+        self.pad_token_id = self._pad_id()
         self.vocab_size = int(self.model.get_input_embeddings().num_embeddings)
         self.global_steps: Optional[int] = None
         self.weight_version = 0
@@ -180,7 +180,7 @@ class HFGenerationServer:
                 pass
         return ids
 
-    def _pad_id(self, model_path) -> int:
+    def _pad_id(self) -> int:
         pad = getattr(self.model.config, "pad_token_id", None)
         if pad is None and self.eos_token_ids:
             pad = min(self.eos_token_ids)
@@ -311,12 +311,12 @@ class HFGenerationServer:
                             past_key_values=cache, use_cache=True).logits[:, -1, :].float()
         next_pos = position[:, -1] + 1
         new_tokens = 0
+        want_logprobs = any(r.logprobs for r in batch)
         while True:
-            rows = torch.tensor(active, device=dev)
-            chosen, logprob = self._sample(logits, temperature[rows], greedy[rows], top_k[rows], top_p[rows],
-                                           penalty[rows], None if seen is None else seen,
-                                           [generators[i] for i in active])
-            chosen_list, logprob_list = chosen.tolist(), logprob.tolist()
+            chosen, logprob = self._sample(logits, temperature, greedy, top_k, top_p, penalty, seen, generators,
+                                           want_logprobs)
+            chosen_list = chosen.tolist()
+            logprob_list = logprob.tolist() if want_logprobs else None
             keep = []
             for j, i in enumerate(active):
                 r = batch[i]
@@ -337,8 +337,12 @@ class HFGenerationServer:
                 index = torch.tensor(keep, device=dev)
                 cache.batch_select_indices(index)
                 attention, next_pos, chosen = attention[index], next_pos[index], chosen[index]
+                # the per-row settings follow the rows, once per departure rather than every token
+                temperature, greedy, top_k, top_p, penalty = (
+                    t[index] for t in (temperature, greedy, top_k, top_p, penalty))
                 if seen is not None:
                     seen = seen[index]
+                generators = [generators[j] for j in keep]
                 active = [active[j] for j in keep]
             attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=-1)
             step_ids = chosen.view(-1, 1)
@@ -360,15 +364,15 @@ class HFGenerationServer:
         return gen
 
     @staticmethod
-    def _sample(logits, temperature, greedy, top_k, top_p, penalty, seen, generators):
-        """One token per row and its log-probability under ``softmax(logits / temperature)``."""
+    def _sample(logits, temperature, greedy, top_k, top_p, penalty, seen, generators, want_logprobs=True):
+        """One token per row and (with ``want_logprobs``) its log-probability under
+        ``softmax(logits / temperature)``."""
         if seen is not None and bool((penalty != 1.0).any()):
             # repetition penalty as transformers applies it: seen tokens' logits / p if > 0, else * p
             prev = torch.gather(logits, 1, seen)
             prev = torch.where(prev > 0, prev / penalty[:, None], prev * penalty[:, None])
             logits = logits.scatter(1, seen, prev)
         scaled = logits / torch.where(greedy, torch.ones_like(temperature), temperature)[:, None]
-        logprobs = torch.log_softmax(scaled, dim=-1)
         chosen = logits.argmax(dim=-1)
         sampled = (~greedy).nonzero().flatten().tolist()
         if sampled:
@@ -384,11 +388,14 @@ class HFGenerationServer:
                 sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
                 filtered = torch.full_like(filtered, float("-inf")).scatter(1, order, sorted_logits)
             probs = torch.softmax(filtered, dim=-1)
-            picks = []
-            for j, row in enumerate(sampled):
-                picks.append(torch.multinomial(probs[j], 1, generator=generators[row]))
-            chosen[sampled] = torch.cat(picks)
-        return chosen, logprobs.gather(1, chosen[:, None]).squeeze(1)
+            if all(generators[row] is None for row in sampled):  # one draw for the whole batch
+                chosen[sampled] = torch.multinomial(probs, 1).squeeze(1)
+            else:  # a seeded row draws from its own generator
+                chosen[sampled] = torch.cat([torch.multinomial(probs[j], 1, generator=generators[row])
+                                             for j, row in enumerate(sampled)])
+        if not want_logprobs:
+            return chosen, None
+        return chosen, torch.log_softmax(scaled, dim=-1).gather(1, chosen[:, None]).squeeze(1)
 
     # ---------------------------------------------------------------------------------------
     # weights
