@@ -8,8 +8,10 @@ does not learn from broken interactions. :func:`classify_feedback` reads the tex
 - ``tool_instability``: the environment failed, not the call: refused or reset connections,
   timeouts, HTTP 408 / 429 / 5xx, rate limits and quotas.
 - ``tool_call_failure``: the call ran and raised, or the service rejected it: Python exceptions
-  (``ValueError: ...`` lines, tracebacks, TypeErrors other than the argument ones below), HTTP 4xx,
-  invalid arguments, and JSON results with a non-empty top-level ``"error"``.
+  (``ValueError: ...`` lines, tracebacks, TypeErrors other than the argument ones below, and the
+  built-in exceptions' ``str(exc)`` without the class name, as tools often return it:
+  ``list indices must be integers or slices, not str``, ``Expecting value: line 1 column 1 (char 0)``),
+  HTTP 4xx, invalid arguments, and JSON results with a non-empty top-level ``"error"``.
 - ``tool_hallucination``: the called tool does not exist (``NameError``, ``Unknown tool: x``).
 - ``parameter_hallucination``: an argument the tool does not have
   (``got an unexpected keyword argument``).
@@ -35,12 +37,21 @@ payload's strings (integer ``code`` / ``status`` fields count as HTTP statuses),
 
 Limits: rules read shapes, not intent. A line that looks like an exception (a search hit titled
 ``TypeError: 'NoneType' object is not subscriptable``) is classified as one, and an error that
-says nothing recognisable (``str(KeyError('city'))`` is just ``'city'``) is ``ok``.
+says nothing recognisable is ``ok``: ``str(KeyError('city'))`` is just ``'city'``, which a tool
+returning a quoted name also writes (a KeyError whose key is a wording, ``'pop from an empty set'``,
+is recognised). Bare built-in messages are matched on CPython's exact wording (3.11 to 3.13, every
+version's wording where they differ), so a message reworded by another version or raised by a
+library in its own words needs the class-name prefix to be seen. The shortest wordings
+(``division by zero``, ``math domain error``, ``substring not found``, ``empty separator``) count
+only as the whole text, JSON decoding errors only with their ``: line N column N (char N)`` tail,
+so prose that mentions them stays ``ok``.
 
 >>> classify_feedback("get_weather() got an unexpected keyword argument 'town'")
 'parameter_hallucination'
 >>> classify_feedback("503 Server Error: Service Unavailable for url: https://api.example.com/v1")
 'tool_instability'
+>>> classify_feedback("'<=' not supported between instances of 'str' and 'int'")
+'tool_call_failure'
 >>> classify_feedback('{"result": "no errors found", "error_count": 0}')
 'ok'
 >>> classify_feedback('{"error": "No such function name: get_wether", "response": ""}')
@@ -99,8 +110,15 @@ _UNSTABLE_PHRASE = _phrases([s for s in HTTPStatus if s in (408, 429) or s >= 50
 _UNSTABLE_BARE_PHRASE = _phrases([429, 500, 502, 503, 504], _NGINX_PHRASES)
 _CLIENT_CODE = r"4\d\d"  # tried after the unstable rows, so 408 / 429 are already taken
 _CLIENT_PHRASE = _phrases(s for s in HTTPStatus if 400 <= s < 500)
+# Built-in type names as CPython writes them unquoted after "not" ("must be str, not int").
+_PY_TYPE = r"(?:str|bytes|bytearray|int|float|complex|bool|list|tuple|dict|set|frozenset|NoneType|range|type|object)"
 
 _Row = tuple[str, re.Pattern, str]
+
+
+def _each(heads: Iterable[str], tail: str) -> str:
+    """``head + tail`` for every head, as alternatives: each opens on a literal, which ``re`` tests fast."""
+    return "|".join(head + tail for head in heads)
 
 
 def _http_rows(category: str, code: str, phrase: str) -> tuple[_Row, ...]:
@@ -238,15 +256,86 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
                 r"|got multiple values for (?:keyword )?argument|unsupported operand type\(s\) for"
                 r"|object is not (?:subscriptable|iterable|callable)|can only concatenate \w+ \(not \"\w+\"\) to"),
      "CPython TypeError text without the class name: \"f() takes 1 positional argument but 2 were given\""),
+    # CPython's built-in exception texts, as tools pass them on with str(exc), without the class name
+    # ("TypeError: ..." lines are also taken by the class-name row below). Wordings checked on 3.11 to
+    # 3.13; where a version reworded a message, every wording is listed. Alternatives are spelled out
+    # (_each) so that each opens on a literal, which keeps these rows cheap on long ordinary text.
     ("tool_call_failure",
-     re.compile(r"object has no attribute '|module '[\w.]+' has no attribute '"
-                r"|(?:list|tuple|string|range object) index out of range"
+     re.compile(r"'(?:[<>]=?|==|!=)' not supported between instances of '|indices must be integers"
+                r"|unhashable type: '|argument of type '[\w.]+' is not iterable"
+                r"|object of type '[\w.]+' has no len\(\)|can't multiply sequence by non-int of type '"
+                r"|bad operand type for unary [-+~]: '|bad operand type for abs\(\): '"
+                r"|' object (?:does not|doesn't) support item (?:assignment|deletion)"
+                r"|' object cannot be interpreted as an integer|type [\w.]+ doesn't define __\w+__ method"
+                r"|cannot unpack non-iterable [\w.]+ object|can't concat \w+ to \w+"
+                r"|sequence item \d+: expected (?:str instance|a bytes-like object), [\w.]+ found"),
+     "CPython TypeError text without the class name: \"'<=' not supported between instances of 'str' and "
+     "'int'\", 'list indices must be integers or slices, not str', \"unhashable type: 'list'\""),
+    # "must be X, not Y" only with a type after "not": "must be a string, not a number" is prose.
+    ("tool_call_failure",
+     re.compile(rf"must be (?:an? )?(?:str|bytes|int|float|bool|list|tuple|dict|string|integer|real number"
+                rf"|number|bytes-like object)\b[^\n]{{0,80}}?, not (?:'[\w.]+'|{_PY_TYPE}\b)"
+                r"|a bytes-like object is required, not '|expected str, bytes or os\.PathLike object, not "
+                r"|not all arguments converted during (?:string|bytes) formatting"
+                r"|not enough arguments for format string|unsupported format string passed to [\w.]+\.__format__"),
+     "CPython TypeError for an argument of the wrong type: 'must be str, not int', \"int() argument must "
+     "be a string, a bytes-like object or a real number, not 'NoneType'\", '%'-formatting, format()"),
+    ("tool_call_failure",
+     re.compile(r"object has no attribute '|module '[\w.]+' has no attribute '|type object '[\w.]+' has no attribute '|"
+                + _each(("list", "tuple", "string", "range object", "bytearray", "deque", "pop", "list assignment"),
+                        " index out of range")
+                + r"|pop from empty list|pop from an empty (?:deque|set)\b|popitem\(\): dictionary is empty"
                 r"|invalid literal for \w+\(\) with base \d+|could not convert string to float"
-                r"|integer division or modulo by zero"),
-     "CPython AttributeError / IndexError / ValueError / ZeroDivisionError text without the class name"),
-    # "division by zero" is maths prose unless it is the whole message.
-    ("tool_call_failure", re.compile(r"\A\s*(?:float )?division by zero\s*\Z"),
-     "the whole text: CPython ZeroDivisionError 'division by zero'"),
+                r"|cannot convert float (?:NaN|infinity) to integer"
+                r"|integer division or modulo by zero|0(?:\.0)? cannot be raised to a negative power"),
+     "CPython AttributeError / IndexError / KeyError / ValueError / ZeroDivisionError text without the "
+     "class name: \"type object 'X' has no attribute 'y'\", 'pop from empty list', \"'popitem(): "
+     "dictionary is empty'\""),
+    ("tool_call_failure",
+     re.compile(_each(("not enough", "too many"), r" values to unpack \(expected \d+") + "|"
+                + _each((r"list\.remove", r"list\.index", r"tuple\.index", r"deque\.remove", r"deque\.index"),
+                        r"\(x\): x not in \w+")
+                + r"|time data (?:'[^'\n]{0,300}'|\"[^\"\n]{0,300}\") does not match format |unconverted data remains: "
+                r"|Invalid isoformat string: ['\"]|day is out of range for month\b|"
+                + _each(("month", "hour", "minute", "second", "microsecond"), r" must be in \d+\.\.\d+\b") + "|"
+                + _each((r"min\(\)", r"max\(\)"), r" (?:arg is an empty sequence|iterable argument is empty)")
+                + r"|Exceeds the limit \(\d+ digits\) for integer string conversion"),
+     "CPython ValueError text without the class name: 'not enough values to unpack (expected 2, got 1)', "
+     "\"time data '2024' does not match format '%Y-%m-%d'\", 'max() arg is an empty sequence' (to 3.11), "
+     "'max() iterable argument is empty' (3.12+)"),
+    # list.index's "%R is not in list": the value's repr (quoted, a number, a bracket, None / True /
+    # False) ends the line with it; the lookbehinds check that repr's end after the literal is found.
+    ("tool_call_failure",
+     re.compile(r" is not in (?:list(?:(?<=['\"\])}>\d] is not in list)|(?<=None is not in list)"
+                r"|(?<=True is not in list)|(?<=False is not in list))"
+                r"|deque(?<=['\"\])}>\d] is not in deque))[ \t]*$", _M),
+     "CPython ValueError from list.index / deque.index: \"'x' is not in list\", '3 is not in list'"),
+    # Anchored on the position json.JSONDecodeError appends, so "Expecting value" in prose stays ok.
+    ("tool_call_failure",
+     re.compile(_each(("Expecting value", "Expecting property name enclosed in double quotes",
+                       "Expecting ',' delimiter", "Expecting ':' delimiter", "Unterminated string starting at",
+                       "Extra data", "Invalid control character at", r"Invalid \\escape", r"Invalid \\uXXXX escape",
+                       "Illegal trailing comma before end of object", "Illegal trailing comma before end of array"),
+                      r": line \d+ column \d+ \(char \d+\)")),
+     "json.JSONDecodeError: 'Expecting value: line 1 column 1 (char 0)', 'Extra data: line 1 column 5 "
+     "(char 4)', 'Illegal trailing comma before end of object: ...' (3.13+)"),
+    ("tool_call_failure",
+     re.compile(r"maximum recursion depth exceeded\b"
+                r"|\[(?:Errno|WinError) \d+\] (?:No such file or directory|Is a directory|Not a directory"
+                r"|Permission denied|File exists|Directory not empty"
+                r"|The system cannot find the (?:file|path) specified)"
+                r"|\(34, '(?:Numerical result out of range|Result too large)'\)|int too large to convert to float\b"
+                r"|Python int too large to convert to C \w+|codec can't (?:de|en)code (?:bytes?|characters?)\b"),
+     "CPython RecursionError, FileNotFoundError / PermissionError \"[Errno 2] No such file or directory: "
+     "'x.csv'\" (the call named a missing file), OverflowError \"(34, 'Numerical result out of range')\", "
+     "UnicodeDecodeError \"'utf-8' codec can't decode byte 0xff ...\""),
+    # These short wordings are maths or docs prose unless they are the whole message.
+    ("tool_call_failure",
+     re.compile(r"\A\s*(?:(?:float |integer )?division by zero|float floor division by zero|integer modulo by zero"
+                r"|float (?:modulo|divmod\(\))(?: by zero)?|math (?:domain|range) error|substring not found"
+                r"|empty separator|year -?\d+ is out of range)\s*\Z"),
+     "the whole text: CPython ZeroDivisionError 'division by zero', 'float modulo' (to 3.12) / 'float modulo "
+     "by zero' (3.13+), ValueError 'math domain error', 'substring not found', 'empty separator'"),
     # Case-sensitive and needs a class-name prefix, so "Error: x" stays `other` and "error bars" stays ok.
     ("tool_call_failure", re.compile(r"^[ \t]*(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)[ \t]*:", _M),
      "a Python exception line, as f\"{type(e).__name__}: {e}\" and tracebacks end: \"KeyError: 'city'\", "

@@ -13,12 +13,15 @@ import argparse
 import ast
 import asyncio
 import contextlib
+import datetime
 import doctest
 import http.server
 import inspect
 import json
 import logging
 import math
+import operator
+import os
 import socket
 import sqlite3
 import subprocess
@@ -369,6 +372,220 @@ OTHER_MESSAGES = _other_messages()
 @pytest.mark.parametrize(("text", "expected"), OTHER_MESSAGES)
 def test_errors_of_no_known_kind(text, expected):
     assert classify_feedback(text) == expected
+
+
+# --- built-in exceptions passed on as str(exc), without the class name -------------------------------
+# Tools often return str(exc) alone. Each message is made by raising it here, so the cases follow the
+# running interpreter's wording rather than a copy of it.
+
+_KEY = "city"  # a str where an int index is needed (a literal subscript would warn when compiled)
+_NONE = None
+_MISSING_FILE = os.path.join(os.sep, "no-such-dir", "cities.csv")
+
+
+def _recurse(depth=0):
+    return _recurse(depth + 1)
+
+
+BUILTIN_ERRORS = {
+    # TypeError
+    "compare-str-int": lambda: "Paris" <= 3,
+    "list-indices": lambda: [1, 2][_KEY],
+    "string-indices": lambda: "Paris"[_KEY],
+    "tuple-indices": lambda: (1, 2)[_KEY],
+    "unhashable": lambda: {["Paris"]: 1},
+    "in-non-iterable": lambda: "Paris" in 3,
+    "len-of-int": lambda: len(3),
+    "len-of-none": lambda: len(_NONE),
+    "multiply-sequence": lambda: [1] * 1.5,
+    "unary-minus": lambda: -"Paris",
+    "abs-of-str": lambda: abs("Paris"),
+    "item-assignment": lambda: operator.setitem("Paris", 0, "p"),
+    "item-deletion": lambda: operator.delitem((1, 2), 0),
+    "concatenate": lambda: "temp: " + 21,
+    "must-be-str": lambda: "Paris,Rome".split(1),
+    "argument-must-be-str": lambda: "Paris".replace(1, "p"),
+    "int-of-none": lambda: int(_NONE),
+    "float-of-none": lambda: float(_NONE),
+    "pathlike": lambda: open(3.5),
+    "join-item": lambda: ", ".join(["Paris", 3]),
+    "unpack-non-iterable": lambda: [a for a, b in [3]],
+    "percent-format": lambda: "%d km" % (3, 4),
+    "format-none": lambda: format(_NONE, ".2f"),
+    "interpreted-as-integer": lambda: range(1.5),
+    "round-none": lambda: round(_NONE),
+    "none-not-callable": lambda: _NONE(),
+    "none-not-subscriptable": lambda: _NONE["temp"],
+    "compare-sorted": lambda: sorted([3, "Paris"]),
+    # ValueError
+    "not-enough-values": lambda: [a for a, b in [[1]]],
+    "too-many-values": lambda: [a for a, b in [[1, 2, 3]]],
+    "math-domain": lambda: math.sqrt(-1),
+    "substring": lambda: "Paris".index("Rome"),
+    "list-index-str": lambda: ["Paris"].index("Rome"),
+    "list-index-int": lambda: [1, 2].index(3),
+    "list-remove": lambda: [1, 2].remove(3),
+    "strptime": lambda: datetime.datetime.strptime("2024", "%Y-%m-%d"),
+    "unconverted-data": lambda: datetime.datetime.strptime("2024-01-01T10", "%Y-%m-%d"),
+    "isoformat": lambda: datetime.date.fromisoformat("tomorrow"),
+    "day-out-of-range": lambda: datetime.date(2023, 2, 30),
+    "month-range": lambda: datetime.date(2023, 13, 1),
+    "year-out-of-range": lambda: datetime.date(0, 1, 1),
+    "empty-separator": lambda: "Paris".split(""),
+    "max-empty": lambda: max([]),
+    "min-empty": lambda: min([]),
+    "invalid-literal": lambda: int("21.5"),
+    "float-conversion": lambda: float("warm"),
+    "nan-to-int": lambda: int(float("nan")),
+    # IndexError
+    "list-index": lambda: [1][5],
+    "pop-empty": lambda: [].pop(),
+    "string-index": lambda: "Paris"[10],
+    "tuple-index": lambda: (1, 2)[5],
+    "list-assignment": lambda: operator.setitem([1], 5, 0),
+    # KeyError whose key is a wording
+    "popitem-empty": lambda: {}.popitem(),
+    "set-pop-empty": lambda: set().pop(),
+    # AttributeError
+    "none-attribute": lambda: _NONE.temp,
+    "module-attribute": lambda: math.tau2,
+    "type-attribute": lambda: datetime.date.todays,
+    # ZeroDivisionError
+    "division": lambda: 1 / 0,
+    "float-division": lambda: 1.0 / 0,
+    "floor-division": lambda: 1 // 0,
+    "modulo": lambda: 1 % 0,
+    "float-modulo": lambda: 1.0 % 0,
+    "float-floor-division": lambda: 1.0 // 0,
+    "float-divmod": lambda: divmod(1.0, 0),
+    "negative-power": lambda: 0.0 ** -1,
+    # json.JSONDecodeError
+    "json-empty": lambda: json.loads(""),
+    "json-property-name": lambda: json.loads("{city: 1}"),
+    "json-comma": lambda: json.loads('{"city": "Paris" "temp": 21}'),
+    "json-colon": lambda: json.loads('{"city" "Paris"}'),
+    "json-unterminated": lambda: json.loads('{"city": "Par'),
+    "json-extra-data": lambda: json.loads('{"a": 1} {"b": 2}'),
+    "json-control-character": lambda: json.loads('"Par\nis"'),
+    "json-escape": lambda: json.loads(r'"Par\is"'),
+    "json-trailing-comma": lambda: json.loads('{"city": "Paris",}'),
+    # RecursionError, OSError, OverflowError, UnicodeError
+    "recursion": _recurse,
+    "file-not-found": lambda: open(_MISSING_FILE),
+    "overflow-power": lambda: 10.0 ** 400,
+    "overflow-exp": lambda: math.exp(1000),
+    "int-to-float": lambda: float(10 ** 400),
+    "unicode-decode": lambda: b"caf\xe9".decode("utf-8"),
+    "unicode-encode": lambda: "café".encode("ascii"),
+}
+
+
+def _builtin_cases():
+    cases = []
+    for name, call in BUILTIN_ERRORS.items():
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - collecting whatever the call raises (RecursionError too)
+            cases.append(pytest.param(str(exc), FAILURE, id=f"{name}-bare"))
+            cases.append(pytest.param(f"{type(exc).__name__}: {exc}", FAILURE, id=f"{name}-typed"))
+        else:
+            raise AssertionError(f"{name} did not raise")
+    return cases
+
+
+BUILTIN_CASES = _builtin_cases()
+
+# Wordings of other CPython versions than the one running (each raised on that version): the table
+# lists every version's words, so a dataset made on one version reads the same on another.
+OTHER_VERSION_WORDINGS = [
+    "max() arg is an empty sequence",  # 3.11
+    "max() iterable argument is empty",  # 3.12+
+    "min() iterable argument is empty",  # 3.12+
+    "float modulo",  # up to 3.12
+    "float modulo by zero",  # 3.13+
+    "string indices must be integers",  # up to 3.10
+    "Illegal trailing comma before end of array: line 1 column 3 (char 2)",  # 3.13+ json.loads("[1,]")
+    "Expecting property name enclosed in double quotes: line 1 column 18 (char 17)",  # ... before 3.13
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BUILTIN_CASES)
+def test_builtin_exception_messages(text, expected):
+    assert classify_feedback(text) == expected, text
+
+
+@pytest.mark.parametrize("text", OTHER_VERSION_WORDINGS)
+def test_builtin_messages_of_other_versions(text):
+    assert classify_feedback(text) == FAILURE
+
+
+@pytest.mark.parametrize("text", [
+    # The issue's two reproductions, verbatim.
+    "'<=' not supported between instances of 'str' and 'int'",
+    "list indices must be integers or slices, not str",
+])
+def test_issue_reproductions(text):
+    assert classify_feedback(text) == FAILURE
+
+
+def test_builtin_messages_look_as_assumed():
+    assert str(_raise(BUILTIN_ERRORS["compare-str-int"])[0]) == (
+        "'<=' not supported between instances of 'str' and 'int'")
+    assert str(_raise(BUILTIN_ERRORS["list-indices"])[0]) == "list indices must be integers or slices, not str"
+    assert str(_raise(BUILTIN_ERRORS["json-empty"])[0]) == "Expecting value: line 1 column 1 (char 0)"
+    assert str(_raise(BUILTIN_ERRORS["file-not-found"])[0]) == f"[Errno 2] No such file or directory: {_MISSING_FILE!r}"
+
+
+def test_bare_key_error_stays_ok():
+    # str(KeyError('city')) is "'city'", which a tool that returns a quoted name also writes: a
+    # documented limit. With the class name, or a key that is a wording, it is recognised.
+    exc = _raise(lambda: {"temp": 21}["city"])[0]
+    assert str(exc) == "'city'"
+    assert classify_feedback(str(exc)) == OK
+    assert classify_feedback(f"{type(exc).__name__}: {exc}") == FAILURE
+    assert classify_feedback(str(_raise(BUILTIN_ERRORS["set-pop-empty"])[0])) == FAILURE
+
+
+def test_file_not_found_is_not_instability():
+    # "[Errno 2]" is also how socket errors open; a missing file is the call's fault, not the network's.
+    text = str(_raise(BUILTIN_ERRORS["file-not-found"])[0])
+    assert text.startswith("[Errno 2] ")
+    assert classify_feedback(text) == FAILURE
+    assert classify_feedback("[Errno 111] Connection refused") == INSTABILITY
+
+
+# Realistic tool output that mentions the same words in prose.
+HARMLESS_MENTIONS = [
+    '[{"title": "Python error handling best practices", "url": "https://realpython.com/python-exceptions/"}, '
+    '{"title": "Common error messages explained", "snippet": "TypeError and ValueError are the errors '
+    'beginners meet first."}]',
+    "Oslo: -3°C, light snow. Road sensors: 2 not found, values out of range: 0.",
+    "The temperature is out of range for this sensor model (-40..85 °C); showing the last valid reading, 21 °C.",
+    "Division by zero (Wikipedia): in mathematics, division by zero is division where the divisor is zero; "
+    "such a division can be formally expressed as a/0.",
+    "json.loads tutorial: when the parser says Expecting value, the document is usually empty or starts "
+    "with an invalid character.",
+    "Extra data: line 2 lists the shipping fees, column 3 the taxes.",
+    "No results for 'substring not found'. Did you mean 'substring search'?",
+    "The file 'report.pdf' was not found on the server; 12 similar documents were found.",
+    "Stock screener: 0 matches. Note: the P/E filter must be a number, not text.",
+    "Flight search: 3 results. The return date must be after the departure date, not before it.",
+    "Python's default maximum recursion depth is 1000; sys.setrecursionlimit() changes it.",
+    "Calculator help: the square root of a negative number gives a math domain error on most "
+    "calculators; use complex mode.",
+    "Archive search: year 1850 is out of range for this collection (1900-2020); showing 1900 instead.",
+    "Stack Overflow (score 512): Why does my dictionary give a KeyError? Check the key with `in` first.",
+    '{"city": "Denver", "alerts": ["Values out of range: 0"], "temp_f": 71, "error": null}',
+    "Unicode HOWTO: a codec converts between characters and bytes; UTF-8 is the most common encoding.",
+    "Inventory: item 3 is not in stock; items 1 and 2 ship today.",
+    "Review (4/5): 'The max() function is fine, but the docs could use more examples.'",
+    "'city'",  # a quoted name, as a bare KeyError also reads
+]
+
+
+@pytest.mark.parametrize("text", HARMLESS_MENTIONS)
+def test_mentions_of_builtin_errors_in_prose_are_ok(text):
+    assert classify_feedback(text) == OK
 
 
 # --- HTTP clients against loopback servers --------------------------------------------------------
@@ -764,7 +981,7 @@ def _matched_texts(text):
 
 
 def test_every_row_decides_some_real_message(http_messages, verl_messages, fastapi_messages):
-    texts = [p.values[0] for p in PYTHON_CASES] + [t for t, _, _ in SOURCED_MESSAGES]
+    texts = [p.values[0] for p in PYTHON_CASES + BUILTIN_CASES] + [t for t, _, _ in SOURCED_MESSAGES]
     texts += [t for t, _ in http_messages + verl_messages + fastapi_messages + WEB_FRAMEWORK_ERRORS + OTHER_MESSAGES]
     deciding = set()
     for text in (m for t in texts for m in _matched_texts(t)):
@@ -823,6 +1040,10 @@ HOSTILE = {
     "json-errors": '{"error": ' * 100_000,
     "python-dict": "{'error': '" + "Error" * 200_000 + "'}",
     "takes": "takes 1 " * 120_000,
+    "time-data": "time data '" * 100_000,
+    "must-be": "must be a string, " * 60_000,
+    "not-in-list": "' is not in list x" * 60_000,
+    "json-position": "Expecting value: line 1 column " * 35_000,
     "rate": "rate limit " * 100_000,
 }
 
