@@ -195,10 +195,63 @@ def test_rotbench_files_are_scored_with_the_cascade(tmp_path):
     stats = report["categories"]["rotbench_eval"]
     n = len(rows)
     assert stats["n"] == n
+    # judged as RoTBench's evaluate.py judges: rows 6 and 7 answer `{}` (their tools take no
+    # parameters), which evaluate.py fails on all three
+    assert report["rotbench_judging"] == "evaluate.py"
+    assert stats["ts"] == pytest.approx((n - 2) / n)
+    assert stats["pi"] == stats["cf"] == stats["accuracy"] == pytest.approx((n - 3) / n)
+    assert stats["errors"]["param_hallucination"] == pytest.approx(1 / n)
+    assert stats["errors"]["malformed"] == pytest.approx(2 / n)
+    assert (tmp_path / "e" / "report.png").is_file()
+    # the lenient reading, asked for: `{}` is a valid call there, and the report says how it judged
+    report = evaluate(eval_config(["benchmark=rotbench", f"input=[{DATA / 'rotbench_eval.json'}]", f"predictions={preds}",
+                                   f"out={tmp_path / 'l'}", "reward_kwargs.format=react", "chart=false"]))  # fmt: skip
+    stats = report["categories"]["rotbench_eval"]
+    assert report["rotbench_judging"] == "lenient (format=react)"
     assert stats["ts"] == 1.0
     assert stats["pi"] == stats["cf"] == stats["accuracy"] == pytest.approx((n - 1) / n)
-    assert stats["errors"]["param_hallucination"] == pytest.approx(1 / n)
-    assert (tmp_path / "e" / "report.png").is_file()
+
+
+def test_rotbench_hermes_answers_are_wrong_unless_a_lenient_format_is_asked_for(tmp_path, capsys):
+    from data_transforms.rotbench import read_rotbench
+
+    rows = [{"id": s.id, "response": render([(s.answers[0]["name"], s.answers[0]["arguments"])], "hermes")}
+            for s in read_rotbench(DATA / "rotbench_eval.json")]
+    preds = write_jsonl(tmp_path / "p.jsonl", rows)
+    base = ["benchmark=rotbench", f"input=[{DATA / 'rotbench_eval.json'}]", f"predictions={preds}", "chart=false"]
+    report = evaluate(eval_config([*base, f"out={tmp_path / 'd'}"]))
+    stats = report["categories"]["rotbench_eval"]
+    assert report["rotbench_judging"] == "evaluate.py"
+    assert stats["ts"] == stats["pi"] == stats["cf"] == 0.0 and stats["errors"]["no_call"] == 1.0
+    # format=auto on the command line: the hermes calls are read, and the report and console say so
+    proc = tl_eval(*base, f"out={tmp_path / 'a'}", "reward_kwargs.format=auto")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["rotbench_judging"] == "lenient (format=auto)"
+    assert report["categories"]["rotbench_eval"]["ts"] == 1.0
+    out = " ".join(proc.stdout.split())
+    assert "judging: lenient (format=auto)" in out and "NOT comparable with the paper's figures" in out
+    # compare warns that the two runs were judged differently
+    from tl_plugin.evaluation.compare import main as compare_main
+
+    assert compare_main([str(tmp_path / "d" / "report.json"), str(tmp_path / "a" / "report.json")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "judged RoTBench differently (A: evaluate.py, B: lenient (format=auto))" in out
+
+
+def test_rotbench_report_printing_marks_the_judging():
+    from rich.console import Console
+
+    from tl_plugin.evaluation.report import print_report
+
+    stats = {"n": 1, "accuracy": 1.0, "score": 1.0, "ts": 1.0, "pi": 1.0, "cf": 1.0, "errors": {}, "macro_accuracy": 1.0}
+    for judging, warned in (("evaluate.py", False), ("lenient (format=auto)", True), (None, False)):
+        console = Console(record=True, width=200)
+        print_report({"benchmark": "rotbench", "rotbench_judging": judging, "categories": {"clean": stats},
+                      "overall": stats}, console)
+        text = console.export_text()
+        assert ("NOT comparable" in text) == warned, judging
+        assert (f"judging: {judging}" in text) == (judging is not None)
 
 
 # --------------------------------------------------------------------------- compare

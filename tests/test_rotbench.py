@@ -1,6 +1,8 @@
 """RoTBench: the test-file reader (data_transforms.rotbench) and the TS / PI / CF scorer
-(reward_fns.rotbench), one hand-built case per rule, and a table of responses over the sample
-file tests/data/rotbench_eval.json (described in tests/data/README.md).
+(reward_fns.rotbench), one hand-built case per rule, a table of responses over the sample file
+tests/data/rotbench_eval.json (described in tests/data/README.md), the default judging against
+verdicts taken from RoTBench's own evaluate.py, each place where it still differs (evaluate.py
+raises there), and the lenient judging (reward_kwargs.format=auto/react/...), opt-in.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from hypothesis import strategies as st
 from data_transforms.records import RecordError
 from data_transforms.rotbench import RoTBenchSample, ground_truth, read_rotbench, rotbench_sample
 from reward_fns.parsing import parse_tool_calls
-from reward_fns.rotbench import compute_score, rotbench_result, tool_parameters
+from reward_fns.rotbench import (
+    DEFAULT_FORMAT,
+    EVALUATE_PY,
+    compute_score,
+    judging,
+    parse_rotbench,
+    rotbench_result,
+    tool_parameters,
+)
 from reward_fns.scoring import CATEGORIES, RESULT_KEYS, RewardWeights
 
 DATA = Path(__file__).parent / "data"
@@ -338,15 +348,26 @@ def test_literal_finish_and_ask_to_user_answers_are_free_wherever_they_sit():
                          tools=shuffled)) == (1, 1, 1)
 
 
-def test_empty_arguments_are_fully_right_for_a_tool_without_parameters():
-    # DEVIATION from RoTBench's code, which fails every `{}` (it tests the dict for truthiness)
+def test_empty_arguments_fail_everything_by_default_as_in_evaluate_py():
+    # evaluate.py tests the decoded input for truthiness: `{}` fails even for a tool without parameters
     joke = {"name": "get_random_joke", "arguments": {}}
-    r = score(step("get_random_joke", {}), [joke])
+    for response in (step("get_random_joke", {}), "Action: get_random_joke\nAction Input: {}"):
+        r = score(response, [joke])
+        assert metrics(r) == (0, 0, 0) and flags(r) == {"malformed"} and r["n_pred_calls"] == 0
+    for falsy in ("[]", "0", "null", "false", '""', '"a string"'):  # any falsy input, and any string
+        assert metrics(score(f"Action: get_random_joke\nAction Input: {falsy}", [joke])) == (0, 0, 0), falsy
+    assert metrics(score(step("convert_units", {}), [CUP])) == (0, 0, 0)
+    assert metrics(score(step("get_random_joke", {"topic": "cats"}), [joke])) == (1, 0, 0)
+
+
+def test_lenient_empty_arguments_are_fully_right_for_a_tool_without_parameters():
+    joke = {"name": "get_random_joke", "arguments": {}}
+    r = score(step("get_random_joke", {}), [joke], format="react")
     assert metrics(r) == (1, 1, 1) and r["correct"] == 1 and r["score"] == 1.0
-    assert metrics(score("Action: get_random_joke\nAction Input: {}", [joke])) == (1, 1, 1)
-    r = score(step("get_random_joke", {"topic": "cats"}), [joke])
+    assert metrics(score("Action: get_random_joke\nAction Input: {}", [joke], format="auto")) == (1, 1, 1)
+    r = score(step("get_random_joke", {"topic": "cats"}), [joke], format="react")
     assert metrics(r) == (1, 0, 0) and flags(r) == {"param_hallucination"}
-    assert metrics(score(step("convert_units", {}), [CUP])) == (1, 0, 0)
+    assert metrics(score(step("convert_units", {}), [CUP], format="react")) == (1, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -357,25 +378,37 @@ def test_empty_arguments_are_fully_right_for_a_tool_without_parameters():
         'Action: convert_units\nAction Input: "1 cup"',
         "Action: convert_units\nThought: no input",
         "Action Input: {}",
-        '<tool_call>{"name": "convert_units", "arguments": {</tool_call>',
         None,
         b"Action: convert_units",
     ],
 )
-def test_malformed_response_is_wrong_on_all_three(response):
-    r = score(response, [CUP])
+@pytest.mark.parametrize("fmt", [DEFAULT_FORMAT, "react"])
+def test_malformed_response_is_wrong_on_all_three(response, fmt):
+    r = score(response, [CUP], format=fmt)
     assert metrics(r) == (0, 0, 0) and flags(r) == {"malformed"}
     assert r["score"] == -2.0 and (r["n_pred_calls"], r["n_gold_calls"]) == (0, 1)
 
 
+def test_a_torn_hermes_call_is_no_call_by_default_and_malformed_when_lenient():
+    torn = '<tool_call>{"name": "convert_units", "arguments": {</tool_call>'
+    assert flags(score(torn, [CUP])) == {"no_call"}  # no Action: marker, as evaluate.py sees it
+    assert flags(score(torn, [CUP], format="auto")) == {"malformed"}
+
+
 def test_no_call():
-    r = score("Thought: 1 cup of flour is about 120 g.", [CUP])
-    assert metrics(r) == (0, 0, 0) and flags(r) == {"no_call"} and r["score"] == -2.0
-    assert score("", [CUP])["no_call"] == 1
+    for fmt in (DEFAULT_FORMAT, "auto"):
+        r = score("Thought: 1 cup of flour is about 120 g.", [CUP], format=fmt)
+        assert metrics(r) == (0, 0, 0) and flags(r) == {"no_call"} and r["score"] == -2.0
+        assert score("", [CUP], format=fmt)["no_call"] == 1
 
 
-def test_two_calls_are_wrong_on_all_three():
+def test_two_steps_fail_by_default_as_text_after_the_json():
     r = score(call(CUP) + "\nObservation: 120\n" + call(CUP), [CUP])
+    assert metrics(r) == (0, 0, 0) and flags(r) == {"malformed"} and r["score"] == -2.0
+
+
+def test_lenient_two_calls_are_an_extra_call():
+    r = score(call(CUP) + "\nObservation: 120\n" + call(CUP), [CUP], format="react")
     assert metrics(r) == (0, 0, 0) and flags(r) == {"extra_call"} and r["score"] == -1.5
     assert (r["n_pred_calls"], r["n_gold_calls"]) == (2, 1)
 
@@ -411,7 +444,7 @@ def test_content_and_correct_scores_and_weight_overrides():
     assert score(call(CUP), [CUP])["score"] == 1.0
     assert score(call(CUP, to_unit="kg"), [CUP])["score"] == -0.25
     assert score(call(CUP, to_unit="kg"), [CUP], content=-0.3)["score"] == -0.3
-    assert score(step("get_weight", {}), [CUP], tool_hallucination="-3")["score"] == -3.0
+    assert score(step("get_weight", {"item": "flour"}), [CUP], tool_hallucination="-3")["score"] == -3.0
     with pytest.raises(ValueError, match="unknown reward_kwargs"):
         score(call(CUP), [CUP], colour=1)
     with pytest.raises(ValueError, match="format"):
@@ -420,7 +453,7 @@ def test_content_and_correct_scores_and_weight_overrides():
 
 def test_format_auto_reads_other_call_syntaxes_and_react_only_reads_react():
     hermes = '<tool_call>{"name": "convert_units", "arguments": {"quantity": "1", "from_unit": "cup", "to_unit": "gram"}}</tool_call>'
-    assert metrics(score(hermes, [CUP])) == (1, 1, 1)
+    assert metrics(score(hermes, [CUP], format="auto")) == (1, 1, 1)
     r = score(hermes, [CUP], format="react")
     assert flags(r) == {"no_call"}
     assert metrics(score(call(CUP), [CUP], format="react")) == (1, 1, 1)
@@ -437,7 +470,7 @@ def test_without_tools_the_answers_stand_in():
     gt = json.dumps({"answers": [CUP], "finish": "finish", "ask": "ask_to_user"})
     r = compute_score("rotbench", call(CUP, precision="2"), gt)  # no schema: a key outside the answer
     assert flags(r) == {"param_hallucination"}
-    assert flags(compute_score("rotbench", step("get_density", {}), gt, {})) == {"tool_hallucination"}
+    assert flags(compute_score("rotbench", step("get_density", {"item": "flour"}), gt, {})) == {"tool_hallucination"}
     assert flags(compute_score("rotbench", step("ask_to_user", {"question": "?"}), gt, None)) == {"wrong_tool"}
 
 
@@ -509,6 +542,8 @@ def test_any_text_scores_without_raising(text):
 def test_any_json_arguments_score_without_raising(args):
     for name in ("convert_units", "translate_text", "finish", "fnish", "unknown"):
         r = compute_score("rotbench", step(name, args), _GT, _EXTRA)
+        assert tuple(r) == RESULT_KEYS and r["n_pred_calls"] == int(bool(args))  # `{}` is no call for evaluate.py
+        r = compute_score("rotbench", step(name, args), _GT, _EXTRA, format="react")
         assert tuple(r) == RESULT_KEYS and r["n_pred_calls"] == 1
 
 
@@ -523,16 +558,17 @@ def test_any_json_arguments_score_without_raising(args):
         "Action: finish\nAction Input: " + '{"a": ' * (MB // 6),
     ],
 )
-def test_megabyte_responses_score_quickly(response):
+@pytest.mark.parametrize("fmt", [DEFAULT_FORMAT, "auto"])
+def test_megabyte_responses_score_quickly(response, fmt):
     start = time.perf_counter()
-    r = compute_score("rotbench", response, _GT, _EXTRA)
+    r = compute_score("rotbench", response, _GT, _EXTRA, format=fmt)
     assert time.perf_counter() - start < 2.0
     assert tuple(r) == RESULT_KEYS and r["correct"] == 0
 
 
 # --------------------------------------------------------------------------- the sample file, by hand
 
-TABLE = {  # row -> [(response, (ts, pi, cf))], each expectation worked out by hand from RoTBench's rules
+TABLE = {  # row -> [(response, (ts, pi, cf))], worked out by hand from RoTBench's rules, checked with its evaluate.py
     0: [
         (step("convert_units", {"quantity": "1", "from_unit": "cup", "to_unit": "gram"}), (1, 1, 1)),
         (step("convert_units", {"to_unit": "gram", "quantity": "1", "from_unit": "cup"}), (1, 1, 1)),
@@ -580,12 +616,13 @@ TABLE = {  # row -> [(response, (ts, pi, cf))], each expectation worked out by h
         (step("get_city_populaton", {"city_id": "PT-OPO"}), (0, 0, 0)),
     ],
     6: [
-        (step("get_random_joke", {}), (1, 1, 1)),
+        # the right answer, `{}`: evaluate.py fails every falsy Action Input (format=react: (1, 1, 1))
+        (step("get_random_joke", {}), (0, 0, 0)),
         (step("get_random_joke", {"term": "cats"}), (1, 0, 0)),
         (step("search_jokes", {"term": "random"}), (0, 0, 0)),
     ],
     7: [
-        (step("get_rndom_joke", {}), (1, 1, 1)),
+        (step("get_rndom_joke", {}), (0, 0, 0)),  # `{}` again (format=react: (1, 1, 1))
         (step("get_random_joke", {}), (0, 0, 0)),  # the clean name is not this row's tool
         (step("finish", {"answer": "Why did the chicken cross the road?"}), (0, 0, 0)),
     ],
@@ -601,7 +638,7 @@ TABLE = {  # row -> [(response, (ts, pi, cf))], each expectation worked out by h
     ],
     9: [
         (step("finish", {"answer": "It is 8.05 km."}), (1, 1, 1)),
-        (step("finish", {}), (1, 0, 0)),
+        (step("finish", {}), (0, 0, 0)),  # `{}` again (format=react: (1, 0, 0))
         (step("convert_units", {"quantity": "5", "from_unit": "mile", "to_unit": "km"}), (0, 0, 0)),
     ],
 }
@@ -618,3 +655,261 @@ def test_sample_file_responses(row, response, expected):
     assert metrics(r) == expected
     assert tuple(r) == RESULT_KEYS and r["n_gold_calls"] == 1
     assert (r["correct"] == 1) == (expected == (1, 1, 1))
+
+
+# the TABLE's entries that the lenient reading judges otherwise: each answers `{}`
+LENIENT_TABLE = {(6, 0): (1, 1, 1), (7, 0): (1, 1, 1), (9, 1): (1, 0, 0)}
+
+
+def test_sample_file_responses_with_the_lenient_reading():
+    for row, cases in TABLE.items():
+        sample = samples()[row]
+        for j, (response, expected) in enumerate(cases):
+            r = compute_score("rotbench", response, ground_truth(sample), {"tools": json.dumps(sample.tools)},
+                              format="react")
+            assert metrics(r) == LENIENT_TABLE.get((row, j), expected), (row, j)
+
+
+# --------------------------------------------------------------------------- RoTBench's own reading (the default)
+
+CUP_JSON = json.dumps(CUP["arguments"])
+CUP_STEP = "Thought: convert\nAction: convert_units\nAction Input: " + CUP_JSON
+HERMES_CUP = '<tool_call>{"name": "convert_units", "arguments": ' + CUP_JSON + "}</tool_call>"
+
+
+def test_hermes_answer_is_no_call_by_default_and_right_only_with_a_lenient_format():
+    r = score(HERMES_CUP, [CUP])
+    assert metrics(r) == (0, 0, 0) and flags(r) == {"no_call"}
+    assert metrics(score(HERMES_CUP, [CUP], format=DEFAULT_FORMAT)) == (0, 0, 0)
+    assert metrics(score(HERMES_CUP, [CUP], format="auto")) == (1, 1, 1)
+    assert metrics(score(HERMES_CUP, [CUP], format="hermes")) == (1, 1, 1)
+    assert judging({"format": "auto"}) == "lenient (format=auto)" and judging({}) == EVALUATE_PY
+
+
+def test_think_is_not_dropped_an_action_drafted_inside_it_is_taken():
+    response = "<think>\nAction: get_density\n</think>\n" + CUP_STEP
+    # evaluate.py's action runs from that first Action: to Action Input:, across </think>
+    assert parse_rotbench(response).calls[0]["name"] == "get_density\n</think>\nThought: convert\nAction: convert_units"
+    assert metrics(score(response, [CUP])) == (0, 0, 0)
+    assert metrics(score(response, [CUP], format="react")) == (1, 1, 1)  # lenient: reasoning dropped
+    # reasoning without an Action: changes nothing
+    assert metrics(score("<think>\nGrams it is.\n</think>\n" + CUP_STEP, [CUP])) == (1, 1, 1)
+
+
+def test_an_action_inside_the_thought_line_is_taken_first():
+    response = "Thought: not Action: get_density, a conversion\nAction: convert_units\nAction Input: " + CUP_JSON
+    assert parse_rotbench(response).calls[0]["name"].startswith("get_density, a conversion\n")
+    r = score(response, [CUP])
+    assert metrics(r) == (0, 0, 0) and flags(r) == {"tool_hallucination"}
+    assert metrics(score(response, [CUP], format="react")) == (1, 1, 1)  # lenient: Action lines only
+
+
+def test_action_without_a_space_loses_the_names_first_character():
+    response = "Action:convert_units\nAction Input: " + CUP_JSON
+    assert parse_rotbench(response).calls[0]["name"] == "onvert_units"
+    assert metrics(score(response, [CUP])) == (0, 0, 0)
+    assert metrics(score("Action:_convert_units\nAction Input: " + CUP_JSON, [CUP])) == (1, 1, 1)  # 8 characters on
+    assert metrics(score(response, [CUP], format="react")) == (1, 1, 1)
+
+
+def test_action_input_without_a_space_loses_the_brace():
+    response = "Action: convert_units\nAction Input:" + CUP_JSON
+    r = score(response, [CUP])
+    assert metrics(r) == (0, 0, 0) and flags(r) == {"malformed"}
+    assert metrics(score("Action: convert_units\nAction Input:\n" + CUP_JSON, [CUP])) == (1, 1, 1)  # any one character
+    assert metrics(score(response, [CUP], format="react")) == (1, 1, 1)
+
+
+def test_name_is_not_stripped_and_text_after_the_json_fails_by_default():
+    for response in ("Action: convert_units \nAction Input: " + CUP_JSON,
+                     "Action: convert_units\r\nAction Input: " + CUP_JSON,
+                     "Action: convert_units\nThought: hmm\nAction Input: " + CUP_JSON):
+        assert metrics(score(response, [CUP])) == (0, 0, 0), response
+        assert metrics(score(response.replace("Thought: hmm\n", ""), [CUP], format="react")) == (1, 1, 1)
+    made_up = CUP_STEP + "\nObservation: 120 g"
+    assert flags(score(made_up, [CUP])) == {"malformed"}
+    assert metrics(score(made_up, [CUP], format="react")) == (1, 1, 1)
+    # one trailing newline of the name goes, and whitespace around the JSON is fine
+    assert metrics(score("Action: convert_units\nAction Input:  \n" + CUP_JSON + " \n\n", [CUP])) == (1, 1, 1)
+
+
+TRANSLATE_DE = {"name": "translate_text", "arguments": {"text": "Good night", "target_lang": "de", "source_lang": "en"}}
+
+
+def test_none_keys_are_deleted_from_the_prediction_cumulatively_by_default():
+    # evaluate.py: TRANSLATE reaches the value comparison, deletes source_lang from the prediction
+    # and fails on target_lang; TRANSLATE_DE then no longer has the prediction's key set
+    response = call(TRANSLATE_DE)
+    r = score(response, [TRANSLATE, TRANSLATE_DE])
+    assert metrics(r) == (1, 1, 0) and flags(r) == {"content"}
+    assert metrics(score(response, [TRANSLATE_DE, TRANSLATE])) == (1, 1, 1)  # the other order
+    assert metrics(score(response, [TRANSLATE, TRANSLATE_DE], format="react")) == (1, 1, 1)  # lenient: as given
+
+
+def test_a_finish_prediction_is_renamed_at_the_first_finish_tool_answer_by_default():
+    # union files: a literal "finish" answer besides the last tool's. evaluate.py renames the
+    # prediction "finish" to the last tool at that tool's answer, so the literal one no longer matches
+    tools = [*TOOLS[:-1], {"name": "finish", "parameters": {"properties": {"text": {}}}}, TOOLS[-1]]
+    answers = [{"name": "fnish", "arguments": {"answer": "120 g"}}, {"name": "finish", "arguments": {"text": "120 g"}}]
+    response = step("finish", {"text": "about 120 g"})
+    r = score(response, answers, tools=tools)
+    assert metrics(r) == (1, 0, 0) and flags(r) == {"param_hallucination", "param_missing"}
+    assert metrics(score(response, answers[::-1], tools=tools)) == (1, 1, 1)  # the other order
+    assert metrics(score(response, answers, tools=tools, format="react")) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "response,flag,raised",  # raised: what evaluate.py does instead of judging
+    [
+        ("", "no_call", "IndexError"),  # the action slice text[7:-1] is empty
+        ("Hello", "no_call", "IndexError"),
+        ("Action:\nAction Input: " + CUP_JSON, "malformed", "IndexError"),  # no name between the markers
+        ("Action Input: " + CUP_JSON, "malformed", "IndexError"),  # no Action:
+        ('Action Input: {"a": 1}\nAction: convert_units', "malformed", "IndexError"),
+        ('Action: convert_units\nAction Input: ["1", "cup", "gram"]', "malformed", "AttributeError (PI; TS was 1)"),
+        ("Action: fnish\nAction Input: true", "malformed", "AttributeError (PI; TS was 1)"),
+        ("Action: convert_units\nAction Input: 1.5", "malformed", "AttributeError (PI; TS was 1)"),
+        ("Action: convert_units\nAction Input: " + "[" * 5000, "malformed", "RecursionError"),
+        ('Action: convert_units\nAction Input: {"quantity": ' + "1" * 5000 + "}", "malformed", "ValueError"),
+        (None, "malformed", "AttributeError"),
+        (b"Action: convert_units\nAction Input: {}", "malformed", "TypeError"),
+    ],
+)
+def test_where_evaluate_py_raises_the_default_judges_wrong_on_all_three(response, flag, raised):
+    r = score(response, [CUP, {"name": "fnish", "arguments": {"answer": "x"}}])
+    assert metrics(r) == (0, 0, 0) and flags(r) == {flag} and r["n_pred_calls"] == 0, raised
+
+
+def test_a_non_object_input_for_another_tool_is_judged_like_evaluate_py():
+    # evaluate.py raises only when the name matches an answer; otherwise all wrong, as here
+    assert metrics(score("Action: get_weight\nAction Input: [1]", [CUP])) == (0, 0, 0)
+
+
+def test_parse_rotbench_statuses():
+    assert parse_rotbench(CUP_STEP).status == "ok" and parse_rotbench(CUP_STEP).format == DEFAULT_FORMAT
+    assert parse_rotbench(HERMES_CUP).status == "no_call"
+    assert parse_rotbench("Action: convert_units\nAction Input: {}").status == "malformed"
+    assert "IndexError" in parse_rotbench("Action Input: {}").error
+    # no marker at all, yet evaluate.py's slices decode: it is a (badly named) call, as there
+    weird = 'x' * 13 + '{"quantity": "1"}'
+    assert parse_rotbench(weird).calls == [{"name": weird[7:-1], "arguments": {"quantity": "1"}}]
+
+
+def test_format_keyword():
+    for fmt in (DEFAULT_FORMAT, None):
+        assert metrics(score(HERMES_CUP, [CUP], format=fmt)) == (0, 0, 0)
+    with pytest.raises(ValueError, match="'rotbench'"):
+        score(CUP_STEP, [CUP], format="yaml")
+    with pytest.raises(ValueError, match="unknown reward_kwargs"):  # the other kwargs are still checked
+        score(CUP_STEP, [CUP], format=DEFAULT_FORMAT, colour=1)
+    assert score(call(CUP, to_unit="kg"), [CUP], format=DEFAULT_FORMAT, content=-0.3)["score"] == -0.3
+    with pytest.raises(ValueError, match="gold answers only"):
+        score(CUP_STEP, [CUP], format=DEFAULT_FORMAT, mode="feedback")
+    assert judging({"format": DEFAULT_FORMAT}) == judging({"format": None}) == judging() == EVALUATE_PY
+    assert judging({"format": "react", "content": -0.3}) == "lenient (format=react)"
+    with pytest.raises(ValueError):
+        judging({"format": "yaml"})
+
+
+def test_rotbench_result_judges_as_its_parse_result_was_read():
+    gt_answers = [TRANSLATE, TRANSLATE_DE]
+    params = tool_parameters(TOOLS)
+    exact = rotbench_result(parse_rotbench(call(TRANSLATE_DE)), gt_answers, params, "fnish", "ask_to_user")
+    lenient = rotbench_result(parse_tool_calls(call(TRANSLATE_DE), "react"), gt_answers, params, "fnish", "ask_to_user")
+    assert metrics(exact) == (1, 1, 0) and metrics(lenient) == (1, 1, 1)
+    forced = rotbench_result(parse_tool_calls(call(TRANSLATE_DE), "react"), gt_answers, params, "fnish", "ask_to_user",
+                             evaluate_py=True)
+    assert metrics(forced) == (1, 1, 0)
+
+
+# --------------------------------------------------------------------------- against RoTBench's evaluate.py
+
+DIFF_TOOLS = [  # a "union"-style list: a literal finish tool sits inside, the renamed one last
+    {"name": "convert_units", "parameters": {"type": "object", "properties": {
+        "quantity": {}, "from_unit": {}, "to_unit": {}, "precision": {}}}},
+    {"name": "get_density", "parameters": {"type": "object", "properties": {"ingredient": {}}}},
+    {"name": "translate_text", "parameters": {"type": "object", "properties": {"text": {}, "target_lang": {}, "source_lang": {}}}},
+    {"name": "get_random_joke", "parameters": {"type": "object", "properties": {}}},
+    {"name": "finish", "parameters": {"type": "object", "properties": {"text": {}}}},
+    {"name": "ask_to_user", "parameters": {"type": "object", "properties": {"question": {}}}},
+    {"name": "fnish", "parameters": {"type": "object", "properties": {"answer": {}}}},
+]
+DIFF_ANSWERS = [
+    TRANSLATE,
+    TRANSLATE_DE,
+    {"name": "fnish", "arguments": {"answer": "About 120 g."}},
+    {"name": "finish", "arguments": {"text": "120 g"}},
+    CUP,
+    {"name": "get_random_joke", "arguments": {}},
+]
+# (response, (TS, PI, CF)). The expectations were taken from RoTBench's Code/Evaluation/evaluate.py
+# (ts_eval, pi_eval, cf_eval with version 0), run on exactly these inputs: DIFF_TOOLS as the
+# prompt's tool list and DIFF_ANSWERS written as "Thought: ok\nAction: NAME\nAction Input: JSON".
+DIFF_CASES = [
+    (CUP_STEP, (1, 1, 1)),
+    ("Action: convert_units\nAction Input: " + CUP_JSON + "\n", (1, 1, 1)),
+    ("Action: convert_units\nAction Input:   " + CUP_JSON + " \n\n", (1, 1, 1)),
+    ("Action: convert_units\nAction Input:\n" + CUP_JSON, (1, 1, 1)),
+    ("Action: convert_units\nAction Input: " + CUP_JSON + "\nObservation: 120 g", (0, 0, 0)),
+    ("Action: convert_units \nAction Input: " + CUP_JSON, (0, 0, 0)),
+    ("Action:convert_units\nAction Input: " + CUP_JSON, (0, 0, 0)),
+    ("Action: convert_units\nAction Input:" + CUP_JSON, (0, 0, 0)),
+    ("Action: convert_units\r\nAction Input: " + CUP_JSON, (0, 0, 0)),
+    ("Thought: not Action: get_density, a conversion\nAction: convert_units\nAction Input: " + CUP_JSON, (0, 0, 0)),
+    ("<think>\nAction: get_density\n</think>\nAction: convert_units\nAction Input: " + CUP_JSON, (0, 0, 0)),
+    ("<think>\nGrams it is.\n</think>\nAction: convert_units\nAction Input: " + CUP_JSON, (1, 1, 1)),
+    (HERMES_CUP, (0, 0, 0)),
+    ("Action: convert_units\nThought: hmm\nAction Input: " + CUP_JSON, (0, 0, 0)),
+    ("Action: convert_units\nAction Input: " + CUP_JSON + "\nAction: convert_units\nAction Input: " + CUP_JSON, (0, 0, 0)),
+    ('Action: convert_units\nAction Input: {"quantity": 1, "from_unit": "cup", "to_unit": "gram"}', (1, 1, 0)),
+    ('Action: convert_units\nAction Input: {"quantity": "2", "from_unit": "cup", "to_unit": "gram", "quantity": "1"}',
+     (1, 1, 1)),
+    ('Action: convert_units\nAction Input: {"quantity": NaN, "from_unit": "cup", "to_unit": "gram"}', (1, 1, 0)),
+    ("Action: get_random_joke\nAction Input: {}", (0, 0, 0)),
+    ('Action: convert_units\nAction Input: "1 cup in grams"', (0, 0, 0)),
+    ("Action: convert_units\nAction Input: null", (0, 0, 0)),
+    ("Action: get_weight\nAction Input: [1]", (0, 0, 0)),
+    ('Action: translate_text\nAction Input: {"text": "Good night", "target_lang": "fr", "source_lang": "xx"}', (1, 1, 1)),
+    ('Action: translate_text\nAction Input: {"text": "Good night", "target_lang": "de", "source_lang": "en"}', (1, 1, 0)),
+    ('Action: translate_text\nAction Input: {"text": "Good night", "target_lang": "fr"}', (1, 0, 0)),
+    ('Action: finish\nAction Input: {"answer": "Roughly 120 grams."}', (1, 1, 1)),
+    ('Action: fnish\nAction Input: {"answer": "Roughly 120 grams."}', (1, 1, 1)),
+    ('Action: finish\nAction Input: {"text": "120 grams"}', (1, 0, 0)),
+    ('xxxxxxxxxxxxx{"quantity": "1"}', (0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize("response,expected", DIFF_CASES)
+def test_default_verdicts_equal_evaluate_py(response, expected):
+    r = score(response, DIFF_ANSWERS, tools=DIFF_TOOLS)
+    assert metrics(r) == expected
+    assert (r["correct"] == 1) == (expected == (1, 1, 1))
+
+
+# --------------------------------------------------------------------------- properties
+
+_NAMES = ("convert_units", "translate_text", "get_density", "finish", "fnish", "unknown")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(), st.lists(st.one_of(st.sampled_from(_FRAGMENTS + ["Action:", "Action Input:", "{}", "\r"]),
+                                               st.text(max_size=6)), max_size=40).map("".join)),
+       st.sampled_from([None, DEFAULT_FORMAT, "auto", "react", "hermes", "json", "python"]))
+def test_random_text_never_raises_in_any_format(text, fmt):
+    kwargs = {} if fmt is None else {"format": fmt}
+    r = compute_score("rotbench", text, _GT, _EXTRA, **kwargs)
+    assert tuple(r) == RESULT_KEYS and r["ts"] >= r["pi"] >= r["cf"]
+    parsed = parse_rotbench(text)
+    assert parsed.status in ("ok", "no_call", "malformed") and len(parsed.calls) == (parsed.status == "ok")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abc xyz.,", max_size=20), st.sampled_from(_NAMES),
+       st.dictionaries(st.sampled_from(["quantity", "from_unit", "to_unit", "text", "target_lang", "source_lang", "answer"]),
+                       st.one_of(st.sampled_from(["1", "cup", "gram", "Good night", "fr", "None", "x"]), st.integers()),
+                       min_size=1))
+def test_a_plain_react_step_is_judged_alike_by_both_readings(thought, name, args):
+    response = f"Thought: {thought}\nAction: {name}\nAction Input: {json.dumps(args)}"
+    exact = compute_score("rotbench", response, _GT, _EXTRA)
+    lenient = compute_score("rotbench", response, _GT, _EXTRA, format="react")
+    assert exact == lenient

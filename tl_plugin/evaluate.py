@@ -7,7 +7,9 @@
 
 Judging uses the reward's own matching (``reward_fns``): BFCL accuracy is the reward's binary
 correctness, which agrees with BFCL's AST checker (``tests/test_eval_bfcl.py``); RoTBench uses its
-TS/PI/CF cascade (``reward_fns/rotbench.py``). Config: ``tl_plugin/configs/eval.yaml``; every
+TS/PI/CF cascade (``reward_fns/rotbench.py``), reading each response as RoTBench's own
+``evaluate.py`` does unless ``reward_kwargs.format`` asks for the lenient reading, which the report
+marks (``rotbench_judging``) and the console warns about. Config: ``tl_plugin/configs/eval.yaml``; every
 key is a Hydra override. Output: ``OUT/report.json``, ``OUT/results.jsonl``, ``OUT/report.png``
 and, when generating, ``OUT/predictions.jsonl`` (appended as it goes: a killed run resumes).
 """
@@ -27,6 +29,7 @@ from tqdm import tqdm
 from tl_plugin.config import as_list, compose_config
 from tl_plugin.evaluation.predictions import append_predictions, read_predictions
 from data_transforms.writers import write_json
+from reward_fns.rotbench import judging as rotbench_judging
 from tl_plugin.evaluation.report import plot_report, print_report, summarize, write_results
 from tl_plugin.evaluation.samples import BFCL_CATEGORIES, bfcl_samples, rotbench_samples
 from tl_plugin.evaluation.scoring import score_sample
@@ -190,6 +193,8 @@ def evaluate(cfg: DictConfig, console: Console | None = None) -> dict:
         )
 
     reward_kwargs = OmegaConf.to_container(cfg.reward_kwargs, resolve=True) if cfg.reward_kwargs else {}
+    # "evaluate.py" (RoTBench's own verdicts) or "lenient (format=...)"; a bad format fails here
+    judging = rotbench_judging(reward_kwargs) if cfg.benchmark == "rotbench" else None
     start = time.perf_counter()
     rows = [
         score_sample(s, responses[s.id], reward_kwargs)
@@ -203,6 +208,7 @@ def evaluate(cfg: DictConfig, console: Console | None = None) -> dict:
     report = {
         "format": REPORT_FORMAT,
         "benchmark": cfg.benchmark,
+        "rotbench_judging": judging,
         "name": name,
         "model": str(cfg.generation.get("model_path") or cfg.generation.get("model")) if cfg.predictions is None else None,
         "predictions": str(predictions_path),

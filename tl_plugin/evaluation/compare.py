@@ -4,7 +4,8 @@ For every category (and overall) and every metric: A, B and B - A. When both rep
 per-sample ``results.jsonl`` beside them, accuracy is also compared pair-wise on the samples both
 runs scored: ``b`` samples right in A only, ``c`` right in B only, and the exact McNemar p-value
 (two-sided binomial test of ``min(b, c)`` out of ``b + c`` at 1/2), so a user can tell a real
-gain from noise.
+gain from noise. Two RoTBench runs judged differently (``rotbench_judging``: RoTBench's
+``evaluate.py`` vs a lenient format) are compared with a warning.
 
 >>> a = {"categories": {"x": {"n": 2, "accuracy": 0.5, "cf": 0.5}}, "overall": {"n": 2, "accuracy": 0.5, "cf": 0.5}}
 >>> b = {"categories": {"x": {"n": 2, "accuracy": 1.0, "cf": 0.5}}, "overall": {"n": 2, "accuracy": 1.0, "cf": 0.5}}
@@ -148,7 +149,13 @@ def main(argv=None) -> int:
         raise ValueError(f"metrics must be among {list(METRICS)}, got {sorted(bad)}")
     (a, ar), (b, br) = load_report(paths[0]), load_report(paths[1])
     rows = compare_reports(a, b, ar, br, metrics)
-    print_comparison(rows, paths[0], paths[1], Console(width=160))
+    console = Console(width=160)
+    print_comparison(rows, paths[0], paths[1], console)
+    if "rotbench" in (a.get("benchmark"), b.get("benchmark")):
+        ja, jb = (r.get("rotbench_judging") or "not recorded" for r in (a, b))
+        if ja != jb:
+            console.print(f"[bold yellow]warning: the runs judged RoTBench differently (A: {ja}, B: {jb}); "
+                          "their TS/PI/CF differences are partly the judging's[/]")
     if opts.out:
         from data_transforms.writers import write_json
 

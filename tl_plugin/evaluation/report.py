@@ -5,6 +5,10 @@ Per category: ``n``, the mean of each metric (``accuracy``, reward ``score``, ``
 each error flag. ``overall`` holds the same over every sample (micro average) plus
 ``macro_accuracy``, the unweighted mean of the category accuracies.
 
+A RoTBench report names its judging (``rotbench_judging``): ``"evaluate.py"`` (RoTBench's own
+reading, comparable with the paper's figures) or ``"lenient (format=...)"``, which the console
+table and the chart mark, with a warning that the figures are not comparable.
+
 >>> rows = [{"category": "a", "accuracy": 1, "score": 1.0, "ts": 1, "pi": 1, "cf": 1, "malformed": 0},
 ...         {"category": "a", "accuracy": 0, "score": -2.0, "ts": 0, "pi": 0, "cf": 0, "malformed": 1},
 ...         {"category": "b", "accuracy": 1, "score": None, "ts": None, "pi": None, "cf": None, "malformed": 0}]
@@ -20,11 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_transforms.writers import atomic_path, write_jsonl
+from reward_fns.rotbench import EVALUATE_PY
 from reward_fns.scoring import CATEGORIES
 
 from .scoring import METRICS
 
-__all__ = ["ERROR_FLAGS", "plot_report", "print_report", "summarize", "write_results"]
+__all__ = ["ERROR_FLAGS", "judging_note", "plot_report", "print_report", "summarize", "write_results"]
 
 # The reward's error categories, as fractions of samples ("correct" is the accuracy's business).
 ERROR_FLAGS = tuple(c for c in CATEGORIES if c != "correct")
@@ -59,6 +64,23 @@ def write_results(rows: list, path) -> Path:
     return write_jsonl(rows, path)
 
 
+def judging_note(report: dict) -> str | None:
+    """The warning for a RoTBench report judged leniently; ``None`` otherwise.
+
+    >>> judging_note({"rotbench_judging": "evaluate.py"}) is None, judging_note({"benchmark": "bfcl"}) is None
+    (True, True)
+    >>> judging_note({"rotbench_judging": "lenient (format=auto)"})[:38]
+    'RoTBench judged lenient (format=auto),'
+    """
+    judging = report.get("rotbench_judging")
+    if not judging or judging == EVALUATE_PY:
+        return None
+    return (
+        f"RoTBench judged {judging}, not as RoTBench's evaluate.py: TS/PI/CF are NOT comparable with "
+        "the paper's figures (leave reward_kwargs.format unset, or rotbench, for RoTBench's own judging)"
+    )
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -66,7 +88,9 @@ def _pct(value) -> str:
 def print_report(report: dict, console) -> None:
     from rich.table import Table
 
-    table = Table(title=f"tl-eval {report['benchmark']}: {report['overall']['n']} samples")
+    judging = report.get("rotbench_judging")
+    title = f"tl-eval {report['benchmark']}: {report['overall']['n']} samples"
+    table = Table(title=title + (f", judging: {judging}" if judging else ""))
     for col in ("category", "n", "accuracy %", "TS %", "PI %", "CF %", "reward", "top errors (% of samples)"):
         table.add_column(col, justify="left" if col in ("category", "top errors (% of samples)") else "right")
     entries = list(report["categories"].items()) + [("overall", report["overall"])]
@@ -85,6 +109,9 @@ def print_report(report: dict, console) -> None:
         )
     console.print(table)
     console.print(f"macro accuracy (mean over categories): {_pct(report['overall']['macro_accuracy'])} %")
+    note = judging_note(report)
+    if note:
+        console.print(f"[bold yellow]warning: {note}[/]")
 
 
 def plot_report(report: dict, path) -> Path:
@@ -106,7 +133,9 @@ def plot_report(report: dict, path) -> Path:
         top.bar(xs, values, width=bar, label=metric.upper() if metric != "accuracy" else "accuracy")
     top.set_ylim(0, 100)
     top.set_ylabel("% of samples")
-    top.set_title(f"tl-eval {report['benchmark']}" + (f": {report['model']}" if report.get("model") else ""))
+    lenient = judging_note(report) is not None
+    top.set_title(f"tl-eval {report['benchmark']}" + (f": {report['model']}" if report.get("model") else "")
+                  + (f" [judging: {report['rotbench_judging']}]" if lenient else ""))
     top.legend(ncol=4, fontsize="small")
     base = [0.0] * len(names)
     for flag in ERROR_FLAGS:

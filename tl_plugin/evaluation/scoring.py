@@ -9,6 +9,10 @@ BFCL's relevance rules follow its checker: an answer "holds a call" when it deco
 call. An unparsable answer (our ``malformed``) holds none, so it is right for irrelevance and wrong
 for live_relevance, as in BFCL, and it still shows in the ``malformed`` flag.
 
+``reward_kwargs.format`` left out or ``None`` (eval.yaml's default) means each benchmark's own
+reading: ``auto`` for BFCL, RoTBench's own (``evaluate.py``'s) for RoTBench; any other value is
+used as given, which for RoTBench is the lenient judging (:func:`reward_fns.rotbench.judging`).
+
 >>> from tl_plugin.evaluation.samples import EvalSample
 >>> s = EvalSample("q0", "bfcl", "irrelevance", "no_call", [], None, "[]", '[{"name": "f", "parameters": {"type": "object", "properties": {}}}]')
 >>> r = score_sample(s, "I cannot help with that.")
@@ -33,6 +37,8 @@ RESULT_FIELDS = ("id", "benchmark", "category", *METRICS, *CATEGORIES, "n_pred_c
 def score_sample(sample, response: str, reward_kwargs: dict | None = None) -> dict:
     """The result row of ``response`` (raw model text) for ``sample``; never raises on the text."""
     kwargs = reward_kwargs or {}
+    if "format" in kwargs and kwargs["format"] is None:  # the benchmark's own reading
+        kwargs = {k: v for k, v in kwargs.items() if k != "format"}
     extra_info = {"tools": sample.tools_json}
     if sample.rule == "rotbench":
         r = rotbench_reward.compute_score(sample.benchmark, response, sample.ground_truth, extra_info, **kwargs)
