@@ -3,7 +3,9 @@
 One entry point, :func:`parse_tool_calls`, turns a response into a :class:`ParseResult`
 holding canonical calls ``{"name": str, "arguments": dict}``. Formats:
 
-* ``hermes``: ``<tool_call>{"name": "f", "arguments": {...}}</tool_call>`` (Qwen, Hermes);
+* ``hermes``: ``<tool_call>{"name": "f", "arguments": {...}}</tool_call>`` (Qwen, Hermes); a
+  block may also hold several calls, one JSON object after another (one per line, as ToolRL and
+  Tool-N1 prompt for) or a JSON list of them;
 * ``react``:  ``Action: f`` / ``Action Input: {...}`` (RoTBench, ToolEyes, ToolLLaMA);
 * ``json``:   a call object or a list of them, bare or in a ```json fence (xLAM);
 * ``python``: ``[f(a=1), g()]`` or ``f(a=1)`` (BFCL prompt mode, ToolACE).
@@ -16,6 +18,8 @@ reasoning is removed first: calls drafted while thinking are not the answer.
 ('ok', 'hermes', [{'name': 'f', 'arguments': {'x': 1}}])
 >>> parse_tool_calls('[get_weather(city="Paris", days=-1)]').calls
 [{'name': 'get_weather', 'arguments': {'city': 'Paris', 'days': -1}}]
+>>> parse_tool_calls('<tool_call>\\n{"name": "f", "parameters": {}}\\n{"name": "g", "parameters": {}}\\n</tool_call>').calls
+[{'name': 'f', 'arguments': {}}, {'name': 'g', 'arguments': {}}]
 >>> parse_tool_calls('<tool_call>{"name": "f", "arguments": {</tool_call>').status
 'malformed'
 
@@ -170,23 +174,36 @@ def _raw_decode(text: str, start: int):
 
 
 def _parse_hermes(text: str) -> ParseResult | None:
+    """Every ``<tool_call>`` block; a block holds one call object, several one after another
+    (one per line, as ToolRL's and Tool-N1's prompts ask), or a JSON list of them."""
     pos = text.find(_HERMES_OPEN)
     if pos < 0:
         return None
-    calls = []
+    calls, block = [], 0
     while pos >= 0:
-        decoded = _raw_decode(text, pos + len(_HERMES_OPEN))
-        if decoded is None:
-            return _malformed("hermes", f"block {len(calls)}: content is not JSON")
-        obj, end = decoded
-        call = _call_from_object(obj)
-        if call is None:
-            return _malformed("hermes", f"block {len(calls)}: not a call object")
-        while end < len(text) and text[end] in _WS:
-            end += 1
-        if not text.startswith(_HERMES_CLOSE, end):
-            return _malformed("hermes", f"block {len(calls)}: no closing {_HERMES_CLOSE}")
-        calls.append(call)
+        end = pos + len(_HERMES_OPEN)
+        n_in_block = 0
+        while True:
+            decoded = _raw_decode(text, end)
+            if decoded is None:
+                return _malformed("hermes", f"block {block}: content is not JSON")
+            obj, end = decoded
+            items = obj if isinstance(obj, list) else [obj]
+            if not items:
+                return _malformed("hermes", f"block {block}: an empty list holds no call")
+            for item in items:
+                call = _call_from_object(item)
+                if call is None:
+                    return _malformed("hermes", f"block {block}: not a call object")
+                calls.append(call)
+            n_in_block += len(items)
+            while end < len(text) and text[end] in _WS:
+                end += 1
+            if text.startswith(_HERMES_CLOSE, end):
+                break
+            if end >= len(text) or text[end] not in "{[":
+                return _malformed("hermes", f"block {block}: no closing {_HERMES_CLOSE}")
+        block += 1
         pos = text.find(_HERMES_OPEN, end + len(_HERMES_CLOSE))
     return ParseResult(calls, OK, "hermes")
 

@@ -83,6 +83,9 @@ def test_every_result_has_the_same_keys():
     ('<tool_call>{"arguments": {}}</tool_call>', (0, 1)),  # no name
     ('<tool_call>{"name": 3, "arguments": {}}</tool_call>', (0, 1)),  # name not a string
     ('<tool_call>[{"name": "f", "arguments": {}}]</tool_call>', (0, 1)),  # a list, not one call
+    # two calls in one block: gold mode reads them as parallel calls, but verl's multi-turn parser
+    # executes neither, so in a trajectory the block is one malformed slot
+    ('<tool_call>\n{"name": "f", "arguments": {}}\n{"name": "g", "arguments": {}}\n</tool_call>', (0, 1)),
     ('<tool_call>{"name": "f", "arguments": "not json"}</tool_call>', (1, 0)),  # verl runs it (and its tool fails)
     (BLOCK + '<tool_call>{"name": "f", "arguments": {', (1, 1)),  # cut off at the length limit
     ('<tool_call>{"name": "f", ' + BLOCK, (0, 1)),  # an unclosed block swallows the next, as verl's regex does
@@ -105,7 +108,10 @@ def test_hermes_blocks_agree_with_verls_hermes_parser(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)
     parser = HermesToolParser(tokenizer)
     texts = [BLOCK, BLOCK * 2, '<tool_call>{"name": "f", "parameters": {}}</tool_call>', BLOCK + '<tool_call>{"name": "f"}</tool_call>',
-             '<tool_call>{"name": "f", "arguments": [1]}</tool_call>', '<tool_call>{bad}</tool_call>' + BLOCK]
+             '<tool_call>{"name": "f", "arguments": [1]}</tool_call>', '<tool_call>{bad}</tool_call>' + BLOCK,
+             # several calls in one block (ToolRL / Tool-N1 style, a JSON list): verl runs none of them
+             '<tool_call>\n{"name": "f", "arguments": {}}\n{"name": "g", "arguments": {}}\n</tool_call>',
+             '<tool_call>[{"name": "f", "arguments": {}}, {"name": "g", "arguments": {}}]</tool_call>' + BLOCK]
     for text in texts:
         ids = tokenizer.encode(text, add_special_tokens=False)
         assert tokenizer.decode(ids) == text

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reward_fns.parsing import FORMATS, ParseResult, parse_tool_calls
+from reward_fns.tl_tool import compute_score
 
 MB = 1_000_000
 
@@ -90,7 +91,10 @@ def test_hermes_missing_or_null_arguments_is_empty_dict():
         '<tool_call>{"name": 3, "arguments": {}}</tool_call>',  # name not a string
         '<tool_call>{"name": "f", "arguments": [1, 2]}</tool_call>',  # arguments not an object
         '<tool_call>{"name": "f", "arguments": "not json"}</tool_call>',  # undecodable string
-        '<tool_call>[{"name": "f", "arguments": {}}]</tool_call>',  # one call per block
+        '<tool_call>[]</tool_call>',  # a list without calls
+        '<tool_call>[{"name": "f", "arguments": {}}, 3]</tool_call>',  # a list item that is no call
+        '<tool_call>{"name": "f", "arguments": {}}\n{"name": "g"</tool_call>',  # 2nd call in the block torn
+        '<tool_call>{"name": "f", "arguments": {}}\n"g"</tool_call>',
         '<tool_call>{"name": "f", "arguments": {}} trailing</tool_call>',
         "<tool_call></tool_call>",
     ],
@@ -617,3 +621,53 @@ def test_property_rendered_calls_round_trip(calls, fmt):
     assert r.status == "ok" and r.format == fmt, (text, r)
     assert r.calls == calls
     assert parse_tool_calls(text, fmt).calls == calls
+
+
+# Several calls in one block: ToolRL's and Tool-N1's prompts ask for all calls in ONE block, one
+# JSON object per line ("parameters" as the key), and some models write a JSON list there.
+F_CALL, G_CALL = {"name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": {}}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>\n{"name": "f", "parameters": {"x": 1}}\n{"name": "g", "parameters": {}}\n</tool_call>',
+        '<tool_call>{"name": "f", "arguments": {"x": 1}}{"name": "g", "arguments": {}}</tool_call>',
+        '<tool_call>\n[{"name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": {}}]\n</tool_call>',
+        '<tool_call>[{"name": "f", "arguments": {"x": 1}}]</tool_call>\n<tool_call>{"name": "g", "arguments": {}}</tool_call>',
+        '<think>two calls</think>\n<tool_call>\n{"name": "f", "parameters": {"x": 1}}\n'
+        '{"name": "g", "parameters": {}}\n</tool_call>',
+    ],
+)
+def test_hermes_several_calls_in_one_block(text):
+    r = parse_tool_calls(text)
+    assert (r.status, r.format, r.calls) == ("ok", "hermes", [F_CALL, G_CALL])
+    assert parse_tool_calls(text, "hermes").calls == [F_CALL, G_CALL]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a good multi-call block, then a torn one: the response is malformed, no call is kept
+        '<tool_call>\n{"name": "f", "parameters": {"x": 1}}\n{"name": "g", "parameters": {}}\n</tool_call>'
+        '<tool_call>{"name": "h", "parameters": {</tool_call>',
+        # a torn call line inside an otherwise good block
+        '<tool_call>\n{"name": "f", "parameters": {"x": 1}}\n{"name": "g", "parameters": {\n</tool_call>',
+        # a list block followed by a block that is no call
+        '<tool_call>[{"name": "f", "arguments": {"x": 1}}]</tool_call><tool_call>{"x": 1}</tool_call>',
+    ],
+)
+def test_hermes_several_calls_mixed_with_malformed_block(text):
+    r = parse_tool_calls(text)
+    assert (r.status, r.format, r.calls) == ("malformed", "hermes", [])
+
+
+def test_reward_scores_multi_call_block_as_parallel_calls():
+    gt = json.dumps([{"name": "f", "arguments": {"x": [1]}}, {"name": "g", "arguments": {}}])
+    tools = json.dumps([{"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}}},
+                        {"name": "g", "parameters": {"type": "object", "properties": {}}}])
+    per_line = '<tool_call>\n{"name": "g", "parameters": {}}\n{"name": "f", "parameters": {"x": 1}}\n</tool_call>'
+    as_list = '<tool_call>[{"name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": {}}]</tool_call>'
+    for text in (per_line, as_list):
+        r = compute_score("toolrl", text, gt, {"tools": tools})
+        assert (r["score"], r["correct"], r["malformed"], r["n_pred_calls"]) == (1.0, 1, 0, 2)
