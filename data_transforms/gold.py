@@ -13,15 +13,17 @@ report those rows instead of writing a row no response can get right.
 >>> tools = [{"name": "f", "parameters": {"type": "object", "properties": {"x": {}, "unit": {}}}}]
 >>> gold_problem(gold, tools)
 >>> gold_problem([{"name": "f", "arguments": {"x": []}}], tools)
-'f.x has no acceptable value'
+"tool 'f' parameter 'x' has no acceptable value"
 >>> gold_problem([{"name": "f", "arguments": {"y": [1]}}], tools)
-"f.y is required by the gold answer but not in the tool's schema"
+"tool 'f' parameter 'y' is required by the gold answer but not in the tool's schema"
 >>> tools[0]["parameters"]["required"] = ["x"]
 >>> gold_problem([{"name": "f", "arguments": {"x": [""]}}], tools)
-'f.x is required by the schema but the gold answer gives no value for it'
+"tool 'f' parameter 'x' is required by the schema but the gold answer gives no value for it"
 """
 
 from __future__ import annotations
+
+from reward_fns.values import dict_form
 
 __all__ = ["gold_problem", "reference_answer"]
 
@@ -30,7 +32,8 @@ def reference_answer(gold: list, tools: list | None = None) -> list:
     """Concrete calls that satisfy ``gold``: first acceptable non-empty value per parameter.
 
     With ``tools``, a parameter the schema lacks is left out when the gold lets it be omitted
-    (giving it would be a hallucinated parameter).
+    (giving it would be a hallucinated parameter), and dict values are unwrapped from BFCL form
+    ``{key: [values]}`` exactly where the reward reads that form (``reward_fns.values.dict_form``).
     """
     props = {t["name"]: (t.get("parameters") or {}).get("properties") or {} for t in tools or ()}
     calls = []
@@ -42,25 +45,30 @@ def reference_answer(gold: list, tools: list | None = None) -> list:
                 continue
             for value in acceptable:
                 if value != "":
-                    args[param] = _first_options(value)
+                    schema = known.get(param) if known is not None else None
+                    args[param] = _concrete(value, dict_form(acceptable, schema))
                     break
         calls.append({"name": call["name"], "arguments": args})
     return calls
 
 
-def _first_options(value):
-    # Dict values in possible-answer form nest acceptable lists: {"k": [v1, v2]} -> {"k": v1}.
-    if isinstance(value, dict):
-        out = {}
-        for key, options in value.items():
-            if isinstance(options, list):
-                chosen = next((o for o in options if o != ""), None)
-                if chosen is not None or "" not in options:
-                    out[key] = _first_options(chosen)
-            else:
-                out[key] = options
-        return out
-    if isinstance(value, list):
+def _first_options(option: dict) -> dict:
+    # {"k": [v1, v2], "o": ["", v]} -> {"k": v1, "o": v}; a key with only "" is left out
+    out = {}
+    for key, options in option.items():
+        if not isinstance(options, list):
+            out[key] = options
+            continue
+        chosen = next((o for o in options if o != ""), None)
+        if chosen is not None or "" not in options:
+            out[key] = chosen
+    return out
+
+
+def _concrete(value, form):
+    if form == "dict" and isinstance(value, dict):
+        return _first_options(value)
+    if form == "dict_items" and isinstance(value, list):
         return [_first_options(v) if isinstance(v, dict) else v for v in value]
     return value
 
@@ -71,15 +79,15 @@ def gold_problem(gold: list, tools: list) -> str | None:
     for call in gold:
         tool = schemas.get(call["name"])
         if tool is None:
-            return f"{call['name']} is called by the gold answer but is not a candidate tool"
+            return f"tool {call['name']!r} is called by the gold answer but is not a candidate tool"
         params = tool.get("parameters") or {}
         props = params.get("properties") or {}
         for param in params.get("required") or ():
             if not any(v != "" for v in call["arguments"].get(param, ())):
-                return f"{call['name']}.{param} is required by the schema but the gold answer gives no value for it"
+                return f"tool {call['name']!r} parameter {param!r} is required by the schema but the gold answer gives no value for it"
         for param, acceptable in call["arguments"].items():
             if not acceptable:
-                return f"{call['name']}.{param} has no acceptable value"
+                return f"tool {call['name']!r} parameter {param!r} has no acceptable value"
             if param not in props and "" not in acceptable:
-                return f"{call['name']}.{param} is required by the gold answer but not in the tool's schema"
+                return f"tool {call['name']!r} parameter {param!r} is required by the gold answer but not in the tool's schema"
     return None

@@ -7,8 +7,8 @@ candidate tools and, for prompt-only sources such as BFCL, the gold answer of th
   ``content``; an assistant message may carry ``tool_calls``: ``[{"name": str, "arguments": dict}]``;
   a tool message may carry ``name`` (the tool that answered) and ``tool_call_id``.
 - ``tools``: plain function schemas ``{"name", "description", "parameters"}`` (the OpenAI
-  ``{"type": "function", "function": {...}}`` wrapper removed, BFCL type names mapped, see
-  :func:`canonical_tool`).
+  ``{"type": "function", "function": {...}}`` wrapper removed, type names mapped to JSON Schema
+  by :func:`reward_fns.schema_types.canonical_schema`, see :func:`canonical_tool`).
 - ``gold``: ``None`` for trajectories (the gold of each step is what the assistant called), or a
   list of gold calls in possible-answer form ``[{"name", "arguments": {param: [acceptable values]}}]``
   for the assistant turn that follows ``messages`` (``[]`` = no tool should be called).
@@ -28,22 +28,26 @@ import copy
 import json
 from dataclasses import dataclass, field
 
+from reward_fns.schema_types import canonical_schema
+from reward_fns.values import dict_form
+
 __all__ = [
     "ROLES",
     "Record",
     "RecordError",
     "canonical_tool",
     "canonical_tools",
+    "DUPLICATE_POLICIES",
     "check_record",
     "decode_json",
+    "dedupe_tools",
     "tool_call",
+    "type_problems",
     "wrap_gold",
 ]
 
 ROLES = ("system", "user", "assistant", "tool")
 
-# BFCL writes Python type names; chat templates and jsonschema expect JSON-Schema names (SPEC 8).
-BFCL_TYPE_NAMES = {"dict": "object", "float": "number", "tuple": "array"}
 
 
 class RecordError(ValueError):
@@ -60,7 +64,9 @@ class Record:
     messages: list
     tools: list
     gold: list | None = None
-    meta: dict = field(default_factory=dict)  # e.g. {"category": "live_simple"}: names the data_source
+    # e.g. {"category": "live_simple"} (names the data_source); "answer_text": the text answer of a
+    # prompt-only record whose gold is [] (the SFT target; ToolRL gives one)
+    meta: dict = field(default_factory=dict)
 
 
 def decode_json(value, row: str, field_name: str):
@@ -71,24 +77,6 @@ def decode_json(value, row: str, field_name: str):
         return json.loads(value)
     except ValueError as exc:
         raise RecordError(row, field_name, f"not valid JSON ({exc}): {value[:120]!r}") from None
-
-
-def _map_types(schema):
-    if isinstance(schema, dict):
-        out = {}
-        for key, value in schema.items():
-            if key == "type" and isinstance(value, str):
-                out[key] = BFCL_TYPE_NAMES.get(value, value)
-            elif key == "type" and isinstance(value, list):
-                out[key] = [BFCL_TYPE_NAMES.get(v, v) if isinstance(v, str) else v for v in value]
-            elif key == "properties" and isinstance(value, dict):
-                out[key] = {name: _map_types(sub) for name, sub in value.items()}
-            else:
-                out[key] = _map_types(value) if isinstance(value, (dict, list)) else value
-        return out
-    if isinstance(schema, list):
-        return [_map_types(v) for v in schema]
-    return schema
 
 
 def canonical_tool(schema, row: str = "?", field_name: str = "tools") -> dict:
@@ -111,7 +99,7 @@ def canonical_tool(schema, row: str = "?", field_name: str = "tools") -> dict:
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
         raise RecordError(row, f"{field_name}[{name}].parameters.required", f"must be a list of names, got {required!r}")
     out = {k: copy.deepcopy(v) for k, v in schema.items() if k not in ("name", "description", "parameters")}
-    return {"name": name, "description": str(schema.get("description") or ""), "parameters": _map_types(params), **out}
+    return {"name": name, "description": str(schema.get("description") or ""), "parameters": canonical_schema(params)[0], **out}
 
 
 def _hoist_required(schema):
@@ -145,21 +133,14 @@ def tool_call(name, arguments, row: str, field_name: str) -> dict:
     return {"name": name, "arguments": arguments}
 
 
-def _schema_type(schema):
-    typ = schema.get("type") if isinstance(schema, dict) else None
-    if isinstance(typ, list):
-        typ = next((t for t in typ if t != "null"), None)
-    return BFCL_TYPE_NAMES.get(typ, typ) if isinstance(typ, str) else None
-
-
 def _wrap_dicts(value, schema):
-    # Possible-answer form nests acceptable lists in dict values ({"k": [v]}), one level deep, for
-    # an object parameter (or one without a type) and for the items of an array of objects; the
-    # reward refuses a bare dict there, and reference_answer would misread it.
-    typ = _schema_type(schema)
-    if isinstance(value, dict) and typ in ("object", None):
+    # Possible-answer form nests acceptable lists in dict values ({"k": [v]}), one level deep,
+    # exactly where the reward reads that form (reward_fns.values.dict_form): refusing or
+    # misreading a bare dict there would stop a verl run.
+    form = dict_form([value], schema)
+    if form == "dict":
         return {k: [v] for k, v in value.items()}
-    if isinstance(value, list) and typ == "array" and _schema_type(schema.get("items")) == "object":
+    if form == "dict_items":
         return [{k: [v] for k, v in item.items()} if isinstance(item, dict) else item for item in value]
     return value
 
@@ -187,15 +168,62 @@ def wrap_gold(calls: list, tools: list | None = None) -> list:
     return gold
 
 
+def type_problems(tools: list) -> list[str]:
+    """Why the tools' parameter types cannot be read, one line per node (``[]`` when they can).
+
+    >>> type_problems([{"name": "f", "parameters": {"type": "object", "properties": {"df": {"type": "DataFrame"}}}}])
+    ["tool 'f' parameters.properties.df: type 'DataFrame': unknown type name"]
+    """
+    out = []
+    for tool in tools:
+        for problem in canonical_schema(tool.get("parameters"), "parameters")[1]:
+            out.append(f"tool {tool['name']!r} {problem.path}: type {problem.type!r}: {problem.why}")
+    return out
+
+
+DUPLICATE_POLICIES = ("refuse", "keep_first")
+
+
+def dedupe_tools(tools: list, policy: str = "refuse") -> tuple[list, list[str], str | None]:
+    """``(tools, removed, refusal)``: one schema per tool name.
+
+    An exact copy of an earlier schema is always removed (listed in ``removed``). Two different
+    schemas under one name are ambiguous for the reward (which one did the gold call mean?):
+    ``policy="refuse"`` returns a ``refusal`` naming them; ``"keep_first"`` keeps the first and
+    lists the others in ``removed``.
+
+    >>> f1 = {"name": "f", "parameters": {"type": "object", "properties": {"a": {}}}}
+    >>> f2 = {"name": "f", "parameters": {"type": "object", "properties": {"b": {}}}}
+    >>> dedupe_tools([f1, f1])[1:], dedupe_tools([f1, f2])[2]
+    ((["identical copy of tool 'f'"], None), "two different schemas named 'f' (duplicate_tools=refuse)")
+    >>> [t["parameters"]["properties"] for t in dedupe_tools([f1, f2], "keep_first")[0]]
+    [{'a': {}}]
+    """
+    if policy not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicate_tools must be one of {DUPLICATE_POLICIES}, got {policy!r}")
+    first: dict = {}
+    kept, removed = [], []
+    for tool in tools:
+        seen = first.get(tool["name"])
+        if seen is None:
+            first[tool["name"]] = tool
+            kept.append(tool)
+        elif seen == tool:
+            removed.append(f"identical copy of tool {tool['name']!r}")
+        elif policy == "refuse":
+            return tools, removed, f"two different schemas named {tool['name']!r} (duplicate_tools=refuse)"
+        else:
+            removed.append(f"second schema named {tool['name']!r} (duplicate_tools=keep_first)")
+    return kept, removed, None
+
+
 def check_record(rec: Record) -> Record:
-    """Raise RecordError if ``rec`` breaks the shape documented above; return it unchanged."""
+    """Raise RecordError if ``rec`` breaks the shape documented above; return it unchanged.
+
+    Tool names may repeat here; :func:`dedupe_tools` settles them (``tl-prepare`` counts each).
+    """
     if not rec.messages:
         raise RecordError(rec.id, "messages", "no messages")
-    names = set()
-    for i, tool in enumerate(rec.tools):
-        if tool["name"] in names:
-            raise RecordError(rec.id, f"tools[{i}].name", f"duplicate tool name {tool['name']!r}")
-        names.add(tool["name"])
     for i, msg in enumerate(rec.messages):
         where = f"messages[{i}]"
         if msg.get("role") not in ROLES:

@@ -18,6 +18,9 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
+from .schema_types import canonical_schema
+from .values import dict_form
+
 __all__ = [
     "GoldCall",
     "ToolSpec",
@@ -110,13 +113,23 @@ def tool_spec(i: int, item) -> tuple[str, ToolSpec]:
         raise ValueError(f"tools[{i}].parameters.properties must be an object, got {type(props).__name__}")
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
         raise ValueError(f"tools[{i}].parameters.required must be a list of names, got {required!r}")
+    # types read as tl-prepare maps them ("Dict" -> object, "List[str]" -> array of strings); a
+    # spelling with no clear meaning stays, and the parameter counts as untyped
+    props = {p: canonical_schema(schema)[0] for p, schema in props.items()}
     return item["name"], ToolSpec(props, tuple(required))
 
 
 def index_tools(value) -> dict:
-    """``{tool name: ToolSpec}`` from a JSON string or list of OpenAI/BFCL function schemas."""
+    """``{tool name: ToolSpec}`` from a JSON string or list of OpenAI/BFCL function schemas.
+
+    A name listed twice keeps its first schema (``tl-prepare``'s ``duplicate_tools=keep_first``).
+    """
     items = load_json_list(value, "extra_info.tools", "tool schema")
-    return dict(tool_spec(i, item) for i, item in enumerate(items))
+    index: dict = {}
+    for i, item in enumerate(items):
+        name, spec = tool_spec(i, item)
+        index.setdefault(name, spec)
+    return index
 
 
 def tools_from_gold(gold: tuple) -> dict:
@@ -133,11 +146,6 @@ def tools_from_gold(gold: tuple) -> dict:
     return index
 
 
-def _types(schema) -> set:
-    typ = schema.get("type") if isinstance(schema, dict) else None
-    return set(typ) if isinstance(typ, list) else {typ}
-
-
 def _check_dict_option(option: dict, where: str) -> None:
     for key, acceptable in option.items():
         if not isinstance(acceptable, list):
@@ -150,9 +158,10 @@ def _check_dict_option(option: dict, where: str) -> None:
 def check_gold_against_tools(gold: tuple, tools: dict) -> None:
     """Raise ``ValueError`` where the gold calls do not fit the tool schemas.
 
-    Every gold call must name a candidate tool, and acceptable values of ``dict``/``object``
-    parameters (also as items of an ``array``) must be in BFCL form ``{key: [values]}``. Gold that
-    is well formed but cannot be met (an empty acceptable list, a required parameter the schema
+    Every gold call must name a candidate tool, and wherever the reward reads acceptable dicts in
+    BFCL form (:func:`reward_fns.values.dict_form`: an object parameter, an untyped one whose gold
+    is a dict, the items of an array of objects) they must be ``{key: [values]}``. Gold that is
+    well formed but cannot be met (an empty acceptable list, a required parameter the schema
     lacks) is not refused: no response scores +1 against it, which is BFCL's verdict too.
     """
     for i, call in enumerate(gold):
@@ -164,15 +173,12 @@ def check_gold_against_tools(gold: tuple, tools: dict) -> None:
                 # Unsatisfiable if required (giving it is a hallucination, leaving it out a missing
                 # parameter): scored as never right, as BFCL does, not refused.
                 continue
-            schema = spec.properties[param]
             where = f"ground_truth[{i}].arguments.{param}"
-            if _types(schema) & {"dict", "object"}:
-                for option in acceptable:
-                    if isinstance(option, dict):
-                        _check_dict_option(option, where)
-            elif _types(schema) & {"array", "tuple"} and _types(schema.get("items")) & {"dict", "object"}:
-                for option in acceptable:
-                    if isinstance(option, list):
-                        for item in option:
-                            if isinstance(item, dict):
-                                _check_dict_option(item, where)
+            form = dict_form(acceptable, spec.properties[param])
+            for option in acceptable:
+                if form == "dict" and isinstance(option, dict):
+                    _check_dict_option(option, where)
+                elif form == "dict_items" and isinstance(option, list):
+                    for item in option:
+                        if isinstance(item, dict):
+                            _check_dict_option(item, where)

@@ -38,7 +38,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-__all__ = ["SCHEMA_TYPES", "acceptance_test", "standardize_string", "same_value", "value_matches"]
+from .schema_types import json_type
+
+__all__ = ["SCHEMA_TYPES", "acceptance_test", "dict_form", "standardize_string", "same_value", "value_matches"]
 
 # JSON-Schema and BFCL type names -> the Python type a decoded value must have. "any" is checked
 # as a string, as BFCL does; the gold-type ("variable") rule below lets other types through.
@@ -105,7 +107,35 @@ def _schema_type(schema):
     typ = schema.get("type") if isinstance(schema, dict) else None
     if isinstance(typ, list):  # JSON Schema allows ["string", "null"]
         typ = next((t for t in typ if t != "null"), None)
-    return SCHEMA_TYPES.get(typ) if isinstance(typ, str) else None
+    if not isinstance(typ, str):
+        return None
+    # other spellings ("Dict", "List[str]", "str, optional") read as tl-prepare maps them
+    return SCHEMA_TYPES.get(typ) or SCHEMA_TYPES.get(json_type(typ))
+
+
+def dict_form(acceptable: list, schema: dict | None = None) -> str | None:
+    """Where :func:`value_matches` reads acceptable values in BFCL's dict form ``{key: [values]}``.
+
+    ``"dict"``: each dict option; ``"dict_items"``: each dict inside each list option (an array of
+    objects); ``None``: nowhere (dicts are compared as plain values). Gold written for the reward
+    must be in that form exactly there.
+
+    >>> dict_form([{"a": [1]}], {"type": "Dict"}), dict_form([[{"a": [1]}]], {"type": "array", "items": {"type": "object"}})
+    ('dict', 'dict_items')
+    >>> dict_form([{"a": 1}], {"type": "any"}) is None
+    True
+    """
+    expected = _schema_type(schema)
+    gold_type = _gold_type(acceptable)
+    if expected is None:
+        expected = gold_type
+    if gold_type is not None and gold_type is not expected:
+        return None  # BFCL's variable case: plain equality
+    if expected is dict:
+        return "dict"
+    if expected is list and isinstance(schema, dict) and _schema_type(schema.get("items")) is dict:
+        return "dict_items"
+    return None
 
 
 def _type_ok(value, acceptable, expected, nested) -> tuple[bool, bool]:

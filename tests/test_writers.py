@@ -272,7 +272,7 @@ def test_wrap_gold_nests_dict_values_in_possible_answer_form():
             },
         }
     ]
-    assert reference_answer(gold) == calls
+    assert reference_answer(gold, tools) == calls
     tools_str = tools_json(tools)
     assert compute_score("t", hermes_text(calls), json.dumps(gold), {"tools": tools_str})["score"] == 1.0
 
@@ -296,7 +296,6 @@ def test_check_record_accepts_and_returns_a_valid_record():
 @pytest.mark.parametrize(
     "changes, field",
     [
-        ({"tools": [canonical_tool(schema("f")), canonical_tool(schema("g")), canonical_tool(schema("f"))]}, "tools[2].name"),
         ({"messages": [user("u"), {"role": "bot", "content": "x"}]}, "messages[1].role"),
         ({"messages": [user("u"), {"role": "assistant", "content": None}]}, "messages[1].content"),
         ({"messages": [{"role": "user", "content": "u", "tool_calls": [call("f")]}, assistant("a")]}, "messages[0].tool_calls"),
@@ -332,6 +331,10 @@ def test_reference_answer_first_non_empty_value_and_omissions():
     ]
 
 
+def _score(gold, tools, text):
+    return compute_score("t", text, json.dumps(gold), {"tools": json.dumps(tools)} if tools else None)
+
+
 def test_reference_answer_bfcl_nested_dict_options():
     gold = [
         {
@@ -342,8 +345,23 @@ def test_reference_answer_bfcl_nested_dict_options():
             },
         }
     ]
-    assert reference_answer(gold) == [{"name": "f", "arguments": {"d": {"k": "v", "n": 1}, "rows": [{"a": "b"}, {"c": [1, 2]}]}}]
+    tools = [schema("f", {"d": {"type": "object"}, "rows": {"type": "array", "items": {"type": "object"}}})]
+    answer = [{"name": "f", "arguments": {"d": {"k": "v", "n": 1}, "rows": [{"a": "b"}, {"c": [1, 2]}]}}]
+    assert reference_answer(gold, tools) == answer
+    assert _score(gold, tools, hermes_text(answer))["score"] == 1.0
+    # Without a schema the reward reads a list of dicts as plain values (only an untyped dict is
+    # in BFCL form), so the reference answer gives the list as the gold holds it.
+    assert reference_answer(gold)[0]["arguments"]["rows"] == gold[0]["arguments"]["rows"][0]
+    assert _score(gold, None, hermes_text(reference_answer(gold)))["score"] == 1.0
     assert reference_answer([{"name": "f", "arguments": {"d": [{"k": [""]}]}}]) == [{"name": "f", "arguments": {"d": {}}}]
+
+
+def test_reference_answer_unwraps_one_level_only():
+    # A dict inside a BFCL-form dict value is a plain value: its lists are data, not options.
+    gold = [{"name": "f", "arguments": {"d": [{"inner": [{"xs": [1, 2]}]}]}}]
+    tools = [schema("f", {"d": {"type": "Dict"}})]
+    assert reference_answer(gold, tools) == [{"name": "f", "arguments": {"d": {"inner": {"xs": [1, 2]}}}}]
+    assert _score(gold, tools, hermes_text(reference_answer(gold, tools)))["score"] == 1.0
 
 
 def test_reference_answer_with_tools_leaves_out_omittable_params_the_schema_lacks():
@@ -359,11 +377,14 @@ GOLD_TOOLS = [canonical_tool(schema("f", {"x": {"type": "integer"}, "unit": {"ty
 @pytest.mark.parametrize(
     "gold, words",
     [
-        ([{"name": "f", "arguments": {"x": [1], "unit": []}}], ["f.unit", "no acceptable value"]),
-        ([{"name": "f", "arguments": {"unit": ["km"]}}], ["f.x", "required by the schema"]),
-        ([{"name": "f", "arguments": {"x": [""]}}], ["f.x", "required by the schema"]),
-        ([{"name": "f", "arguments": {"x": [1], "y": [1]}}], ["f.y", "not in the tool's schema"]),
-        ([{"name": "f", "arguments": {"x": [1]}}, {"name": "h", "arguments": {}}], ["h", "not a candidate"]),
+        ([{"name": "f", "arguments": {"x": [1], "unit": []}}], ["tool 'f' parameter 'unit'", "no acceptable value"]),
+        ([{"name": "f", "arguments": {"unit": ["km"]}}], ["tool 'f' parameter 'x'", "required by the schema"]),
+        ([{"name": "f", "arguments": {"x": [""]}}], ["tool 'f' parameter 'x'", "required by the schema"]),
+        ([{"name": "f", "arguments": {"x": [1], "y": [1]}}], ["tool 'f' parameter 'y'", "not in the tool's schema"]),
+        ([{"name": "f", "arguments": {"x": [1]}}, {"name": "h", "arguments": {}}], ["tool 'h'", "not a candidate"]),
+        # names are quoted with repr(), so a mangled one (ToolRL's names cut at "(") can be read
+        ([{"name": "f ", "arguments": {}}], ["tool 'f '", "not a candidate"]),
+        ([{"name": "f", "arguments": {"x": [1], "Jan-Aug, 2022)(start": [1]}}], ["parameter 'Jan-Aug, 2022)(start'"]),
     ],
 )
 def test_gold_problem_reasons(gold, words):
@@ -572,7 +593,7 @@ def test_rl_rows_error_categories_restricted():
     rows = rl_rows(trajectory(), "toy", opts, tally)
     assert [r["extra_info"]["step"] for r in rows] == GOOD_STEPS
     assert tally.dropped["rl"] == {"unsatisfiable_gold": 1}
-    assert tally.examples["rl:unsatisfiable_gold"].startswith("traj-1: get_x.y")
+    assert tally.examples["rl:unsatisfiable_gold"].startswith("traj-1: tool 'get_x' parameter 'y'")
     (row,) = sft_rows(trajectory(), "toy", opts, tally)
     assert _masks(row) == [1 if m["role"] == "assistant" else 0 for m in trajectory_messages()]
     assert not tally.masked
@@ -699,8 +720,8 @@ def test_unsatisfiable_gold_is_dropped_and_counted_for_rl_and_sft():
     assert rl_rows(rec, "bfcl", RowOptions(), tally) == []
     assert sft_rows(rec, "bfcl", RowOptions(), tally) == []
     assert {k: dict(v) for k, v in tally.dropped.items()} == {"rl": {"unsatisfiable_gold": 1}, "sft": {"unsatisfiable_gold": 1}}
-    assert tally.examples["rl:unsatisfiable_gold"].startswith("bfcl-9: f.y")
-    assert tally.examples["sft:unsatisfiable_gold"].startswith("bfcl-9: f.y")
+    assert tally.examples["rl:unsatisfiable_gold"].startswith("bfcl-9: tool 'f' parameter 'y'")
+    assert tally.examples["sft:unsatisfiable_gold"].startswith("bfcl-9: tool 'f' parameter 'y'")
 
 
 def test_tool_responses_are_counted_once_per_record():
