@@ -130,6 +130,10 @@ def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: st
     """The SFT rows of one record (see module doc); masks and drops are counted in ``tally``."""
     if rec.gold is not None:
         if not rec.gold:
+            text = rec.meta.get("answer_text")
+            if isinstance(text, str) and text.strip():  # a source that gives the text answer (ToolRL)
+                answer = {"role": "assistant", "content": text}
+                return [_sft_row([*rec.messages, answer], {len(rec.messages)}, rec, opts)]
             tally.drop("sft", "no_reference_answer (gold is 'no call', no text answer given)", rec.id)
             return []
         problem = gold_problem(rec.gold, rec.tools)

@@ -366,6 +366,7 @@ def test_on_error_skip_counts_the_bad_row(tmp_path):
         (["source=bfcl", "categories=[simple_python]", "split.test_fraction=1.5"], "test_fraction must be in"),
         (["source=bfcl", "categories=[simple_python]", "tools_in_prompt=html"], "tools_in_prompt must be one of"),
         (["source=bfcl", "categories=[simple_python]", "system_text=no placeholder"], "{tools}"),
+        (["source=bfcl", "categories=[simple_python]", "duplicate_tools=merge"], "duplicate_tools must be one of"),
     ],
 )
 def test_bad_settings_fail_with_a_clear_message(overrides, message, tmp_path):
@@ -392,3 +393,85 @@ def test_sft_dataset_hands_the_template_arguments_as_dicts(tmp_path):
         for m in row["messages"]:
             for call in m["tool_calls"] or []:
                 assert json.dumps(json.loads(call["function"]["arguments"]), ensure_ascii=False) in text
+
+
+# ----------------------------------------------------------------------------- parquet and unreadable input
+
+
+def _parquet_of(rows: list, path: Path) -> Path:
+    """Rows of different shapes in one parquet file, columns united (as `datasets` writes them)."""
+    import pyarrow as pa
+
+    schema = pa.unify_schemas([pa.Table.from_pylist([r]).schema for r in rows], promote_options="permissive")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+# The OpenAI sample mixes text and part-list contents, which one parquet column cannot hold; these
+# rows are OpenAI chat as the API writes it (arguments as JSON strings).
+OPENAI_PARQUET_ROWS = [
+    {"messages": [
+        {"role": "user", "content": "Weather in Paris?", "tool_calls": None, "tool_call_id": None},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}], "tool_call_id": None},
+        {"role": "tool", "content": "18 C", "tool_calls": None, "tool_call_id": "c1"},
+        {"role": "assistant", "content": "18 C in Paris.", "tool_calls": None, "tool_call_id": None}],
+     "tools": '[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "str"}}}}}]'},
+    {"messages": [
+        {"role": "user", "content": "And Rome?", "tool_calls": None, "tool_call_id": None},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}], "tool_call_id": None}],
+     "tools": '[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "str"}}}}}]'},
+]
+
+
+# the OpenAI sample file mixes string and part-list contents (one parquet column cannot hold
+# both), so OpenAI chat goes through OPENAI_PARQUET_ROWS instead
+@pytest.mark.parametrize("source", [*sorted(set(SAMPLES) - {"openai"}), "openai_api", "toolrl"])
+def test_every_source_reads_parquet_like_json(source, tmp_path):
+    from data_transforms.io import iter_rows
+
+    if source == "toolrl":
+        json_path = DATA / "toolrl_rows.json"
+    elif source == "openai_api":
+        json_path = tmp_path / "chats.jsonl"
+        json_path.write_text("".join(json.dumps(r) + "\n" for r in OPENAI_PARQUET_ROWS))
+        source = "openai"
+    else:
+        json_path = DATA / SAMPLES[source]
+    rows = [row for _, row in iter_rows(json_path)]
+    parquet = _parquet_of(rows, tmp_path / "rows.parquet")
+    a = run_prepare(f"source={source}", f"input={json_path}", f"out={tmp_path / 'a'}")
+    b = run_prepare(f"source={source}", f"input={parquet}", f"out={tmp_path / 'b'}")
+    for key in ("rows_read", "records", "written", "dropped", "masked", "feedback"):
+        assert a[key] == b[key], key
+    assert a["written"]["rl"]["train"] > 0
+    rl = pq.read_table(tmp_path / "b" / "rl" / "train.parquet").to_pylist()
+    assert gold_scores(rl) == [1.0] * len(rl)
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (bytes(range(256)) * 4, "neither UTF-8 text"),
+        (b"\x1f\x8b\x08\x00" + b"\x00" * 40, "compressed archive"),
+        (b"PK\x03\x04" + b"\x00" * 40, "compressed archive"),
+        (b"PAR1" + b"\x00" * 40, "broken parquet file"),
+    ],
+)
+def test_unreadable_input_is_one_line_naming_the_file_and_the_formats(content, words, tmp_path):
+    path = tmp_path / "data.bin"
+    path.write_bytes(content)
+    proc = _cli("source=openai", f"input={path}", f"out={tmp_path / 'o'}", cwd=tmp_path)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
+    assert lines == [lines[0]] and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot read {path}: " in lines[0] and words in lines[0]
+    assert "JSON Lines (one object per line), a JSON array of objects, or parquet" in lines[0]
+
+
+def test_a_json_file_named_parquet_is_refused(tmp_path):
+    from data_transforms.io import InputFileError, iter_rows
+
+    path = tmp_path / "rows.parquet"
+    path.write_text('{"messages": []}\n')
+    with pytest.raises(InputFileError, match="named .parquet but not a parquet file"):
+        list(iter_rows(path))

@@ -19,6 +19,7 @@ from data_transforms.readers import (
     read_react,
     read_sharegpt,
     read_tl_training,
+    read_toolrl,
     read_toolace,
     sharegpt_style,
 )
@@ -61,13 +62,14 @@ def calls(rec: Record) -> list:
 # --------------------------------------------------------------------------- all samples
 
 
-def test_package_exports_the_five_readers():
+def test_package_exports_the_six_readers():
     assert READERS == {
         "openai": read_openai,
         "sharegpt": read_sharegpt,
         "toolace": read_toolace,
         "react": read_react,
         "tl_training": read_tl_training,
+        "toolrl": read_toolrl,
     }
 
 

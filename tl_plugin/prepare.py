@@ -2,6 +2,7 @@
 
     tl-prepare source=bfcl 'categories=[live_simple]' out=data/bfcl
     tl-prepare source=toolace input=toolace.json out=data/toolace split.test_fraction=0.1
+    tl-prepare source=toolrl input=rlla_4k/train.parquet out=data/toolrl
     python -m tl_plugin.prepare source=openai input=chats.jsonl out=data/chats mae.mode=drop
 
 Reads the source into records (``data_transforms.readers`` / ``data_transforms.bfcl``), splits
@@ -13,6 +14,7 @@ Config: ``tl_plugin/configs/prepare.yaml``; every key is a Hydra override.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -24,9 +26,9 @@ from tqdm import tqdm
 
 from data_transforms.bfcl import iter_bfcl
 from data_transforms.error_turns import KINDS as ERROR_KINDS, with_error_turn
-from data_transforms.io import iter_rows
+from data_transforms.io import InputFileError, iter_rows
 from data_transforms.readers import READERS
-from data_transforms.records import RecordError
+from data_transforms.records import DUPLICATE_POLICIES, RecordError, dedupe_tools, type_problems
 from data_transforms.render import DEFAULT_SYSTEM_TEXT
 from data_transforms.split import record_tool_names, split_indices
 from data_transforms.tally import Tally
@@ -77,6 +79,26 @@ def _read_records(cfg, tally: Tally) -> list:
             records.append(rec)
     tally.records = len(records)
     return records
+
+
+def _settle_tools(cfg, records: list, tally: Tally) -> list:
+    """Records whose tools the reward can read: one schema per name (``duplicate_tools``) and
+    every parameter type mapped to JSON Schema. Each refusal is counted under a named reason."""
+    kept = []
+    for rec in records:
+        tools, removed, refusal = dedupe_tools(rec.tools, cfg.duplicate_tools)
+        if refusal is not None:
+            tally.drop("record", "duplicate_tool_name", f"{rec.id}: {refusal}")
+            continue
+        for note in removed:
+            tally.drop("tool", "duplicate_tool_removed", f"{rec.id}: {note}")
+        problems = type_problems(tools)
+        if problems:
+            tally.drop("record", "unmapped_parameter_type", f"{rec.id}: {problems[0]}")
+            continue
+        rec.tools = tools
+        kept.append(rec)
+    return kept
 
 
 def prepare_config(overrides=()) -> DictConfig:
@@ -133,6 +155,8 @@ def prepare(cfg: DictConfig) -> dict:
     kinds = as_list(cfg.kinds)
     if not kinds or set(kinds) - set(KINDS):
         raise ValueError(f"kinds must be a non-empty subset of {list(KINDS)}, got {kinds}")
+    if cfg.duplicate_tools not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicate_tools must be one of {list(DUPLICATE_POLICIES)}, got {cfg.duplicate_tools!r}")
     if cfg.on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be raise or skip, got {cfg.on_error!r}")
     opts = RowOptions(
@@ -150,7 +174,7 @@ def prepare(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     tally = Tally()
 
-    records = _read_records(cfg, tally)
+    records = _settle_tools(cfg, _read_records(cfg, tally), tally)
     names = [record_tool_names(r, cfg.split.by) for r in records]
     test = split_indices(names, float(cfg.split.test_fraction), int(cfg.split.seed))
 
@@ -205,7 +229,8 @@ def print_summary(summary: dict, console: Console) -> None:
         table.add_row(f"sft messages masked: {category}", str(n))
     for kind, reasons in summary["dropped"].items():
         for reason, n in reasons.items():
-            table.add_row(f"{kind} rows dropped: {reason}", str(n))
+            what = {"record": "records refused", "tool": "tool schemas removed"}.get(kind, f"{kind} rows dropped")
+            table.add_row(f"{what}: {reason}", str(n))
     for category, n in summary["feedback"].items():
         table.add_row(f"tool responses: {category}", str(n))
     console.print(table)
@@ -217,7 +242,13 @@ def print_summary(summary: dict, console: Console) -> None:
 
 @hydra.main(config_path="configs", config_name="prepare", version_base=None)
 def main(cfg: DictConfig) -> None:
-    print_summary(prepare(cfg), Console(width=140))
+    try:
+        summary = prepare(cfg)
+    except (InputFileError, RecordError, FileNotFoundError) as exc:
+        # the data's fault, said in one line (the row or file and what to fix); no traceback
+        print(f"tl-prepare: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print_summary(summary, Console(width=140))
 
 
 if __name__ == "__main__":

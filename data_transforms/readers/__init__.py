@@ -13,6 +13,8 @@ source          reader                                        format
 ``toolace``     :func:`~.sharegpt.read_toolace`               Team-ACE/ToolACE (Python call lists)
 ``react``       :func:`~.sharegpt.read_react`                 RoTBench / ToolEyes / ToolLLaMA
 ``tl_training`` :func:`~.tl_training.read_tl_training`        TL-Training ``raw_data.json``
+``toolrl``      :func:`~.toolrl.read_toolrl`                  ToolRL / Tool-N1 verl rows (tools in
+                                                              the system prompt, text ground truth)
 =============== ============================================= ====================================
 
 ``read_sharegpt`` reads a row as ReAct if some assistant turn has a line starting with
@@ -24,6 +26,7 @@ from __future__ import annotations
 from data_transforms.readers.openai_chat import read_openai
 from data_transforms.readers.sharegpt import read_react, read_sharegpt, read_toolace, sharegpt_style
 from data_transforms.readers.tl_training import read_tl_training
+from data_transforms.readers.toolrl import read_toolrl
 
 __all__ = [
     "READERS",
@@ -32,6 +35,7 @@ __all__ = [
     "read_sharegpt",
     "read_tl_training",
     "read_toolace",
+    "read_toolrl",
     "sharegpt_style",
 ]
 
@@ -41,4 +45,5 @@ READERS = {
     "toolace": read_toolace,
     "react": read_react,
     "tl_training": read_tl_training,
+    "toolrl": read_toolrl,
 }
