@@ -32,9 +32,22 @@ class InputFileError(ValueError):
         super().__init__(f"cannot read {path}: {problem}; the formats read are {FORMATS_READ}")
 
 
-def iter_rows(path) -> Iterator[tuple[str, dict]]:
-    """Yield ``(row name, row dict)`` from a JSON Lines, JSON array or parquet file."""
-    path = Path(path)
+def iter_rows(path, bad_rows: str = "raise") -> Iterator[tuple[str, dict | RecordError]]:
+    """Yield ``(row name, row dict)`` from a JSON Lines, JSON array or parquet file.
+
+    A row that is not a JSON object (or a line that is not JSON) raises its RecordError, or with
+    ``bad_rows="yield"`` comes out as ``(row name, RecordError)`` and reading goes on, so a caller
+    that skips bad rows loses only them. A file that cannot be read at all raises InputFileError.
+    """
+    if bad_rows not in ("raise", "yield"):
+        raise ValueError(f"bad_rows must be 'raise' or 'yield', got {bad_rows!r}")
+    for name, row in _rows(Path(path)):
+        if isinstance(row, RecordError) and bad_rows == "raise":
+            raise row
+        yield name, row
+
+
+def _rows(path: Path) -> Iterator[tuple[str, dict | RecordError]]:
     try:
         with path.open("rb") as fh:
             magic = fh.read(4)
@@ -62,11 +75,12 @@ def _json_rows(path: Path) -> Iterator[tuple[str, dict]]:
         except ValueError as exc:
             if isinstance(exc, UnicodeDecodeError):
                 raise
-            raise RecordError(path.name, "<file>", f"not a valid JSON array ({exc})") from None
+            # one broken array loses every row of it: the whole file, never skipped row by row
+            raise InputFileError(path, f"not a valid JSON array ({exc})") from None
         for i, row in enumerate(rows):
             name = f"{path.name}[{i}]"
             if not isinstance(row, dict):
-                raise RecordError(name, "<row>", f"must be a JSON object, got {type(row).__name__}")
+                row = RecordError(name, "<row>", f"must be a JSON object, got {type(row).__name__}")
             yield name, row
         return
     with path.open(encoding="utf-8-sig") as fh:
@@ -77,9 +91,10 @@ def _json_rows(path: Path) -> Iterator[tuple[str, dict]]:
             try:
                 row = json.loads(line)
             except ValueError as exc:
-                raise RecordError(name, "<line>", f"not valid JSON ({exc})") from None
-            if not isinstance(row, dict):
-                raise RecordError(name, "<row>", f"must be a JSON object, got {type(row).__name__}")
+                row = RecordError(name, "<line>", f"not valid JSON ({exc})")
+            else:
+                if not isinstance(row, dict):
+                    row = RecordError(name, "<row>", f"must be a JSON object, got {type(row).__name__}")
             yield name, row
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "check_record",
     "decode_json",
     "dedupe_tools",
+    "record_name",
     "tool_call",
     "type_problems",
     "wrap_gold",
@@ -168,6 +169,13 @@ def wrap_gold(calls: list, tools: list | None = None) -> list:
     return gold
 
 
+def record_name(rec: Record) -> str:
+    """How reports name a record: its id, and the source row it came from when that differs
+    (ids repeat in some datasets; ``file.jsonl:LINE`` finds the row)."""
+    row = rec.meta.get("source_row")
+    return f"{row} (id {rec.id})" if row and row != rec.id else rec.id
+
+
 def type_problems(tools: list) -> list[str]:
     """Why the tools' parameter types cannot be read, one line per node (``[]`` when they can).
 
@@ -232,6 +240,13 @@ def check_record(rec: Record) -> Record:
             raise RecordError(rec.id, f"{where}.content", f"must be a string, got {type(msg.get('content')).__name__}")
         if msg.get("tool_calls") and msg["role"] != "assistant":
             raise RecordError(rec.id, f"{where}.tool_calls", "only assistant messages carry tool calls")
+        if msg["role"] == "tool":
+            # a tool answer needs a call before it; without one the calls were not read (data of
+            # another format, e.g. ReAct text read as ToolACE), and training on it would be wrong
+            before = next((m for m in reversed(rec.messages[:i]) if m["role"] != "tool"), None)
+            if before is None or before["role"] != "assistant" or not before.get("tool_calls"):
+                raise RecordError(rec.id, where, "a tool message that follows no tool call: were the calls "
+                                  "written in another format than this source reads?")
     if not any(m["role"] == "user" for m in rec.messages):
         raise RecordError(rec.id, "messages", "no user message")
     if rec.gold is None and not any(m["role"] == "assistant" for m in rec.messages):

@@ -221,7 +221,7 @@ def test_bad_row_in_a_file_is_named_by_file_stem_and_position(tmp_path):
     "text,field",
     [
         ("[1, 2]", "<row>"),  # an array, but not of rows
-        ("[{\"id\": 1}, ", "<file>"),  # a broken array
+        ("[{\"id\": 1}, ", None),  # a broken array: the whole file is unreadable
         ('{\n "conversations": []\n}\n', "<line>"),  # one pretty-printed object, not an array
         ('"clean"\n', "<row>"),
     ],
@@ -229,6 +229,12 @@ def test_bad_row_in_a_file_is_named_by_file_stem_and_position(tmp_path):
 def test_a_file_that_is_not_a_json_array_of_rows_is_refused(tmp_path, text, field):
     path = tmp_path / "clean.json"
     path.write_text(text, encoding="utf-8")
+    if field is None:
+        from data_transforms.io import InputFileError
+
+        with pytest.raises(InputFileError, match="not a valid JSON array"):
+            read_rotbench(path)
+        return
     with pytest.raises(RecordError) as info:
         read_rotbench(path)
     assert info.value.field == field
