@@ -12,7 +12,8 @@ Each is repeated and the best time kept (``time.perf_counter``); the decode cach
 the first pass, as in GRPO where a group of responses shares one ground truth. The target is a
 full reward at most 3x the floor. Also compares, on the tiny assignment matrices the reward
 solves (2x2 .. 5x5), ``scipy.optimize.linear_sum_assignment`` with the small exact solver in
-``reward_fns.matching``.
+``reward_fns.matching``, and the cost of the TRL and OpenRLHF adapters
+(``reward_fns/trl_reward.py``, ``reward_fns/openrlhf_reward.py``) over the bare reward.
 
 Needs ``bfcl-eval`` installed (``pip install --no-deps bfcl-eval``). Run:
 ``python benchmarks/bench_reward.py [--n 10000] [--repeat 5]``.
@@ -107,6 +108,56 @@ def bench_reward(rows, repeat: int) -> None:
     print(f"ratio full/floor       : {ratio:.2f}x  (target <= {TARGET_RATIO:.0f}x: {verdict})")
 
 
+def bench_adapters(rows, repeat: int, group: int = 8) -> None:
+    """The TRL and OpenRLHF adapters against the bare ``compute_score`` on the same responses.
+
+    TRL: chat-message completions, tl-prepare's nested columns, ``log_metric`` collecting the
+    breakdown, in batches of ``group`` (TRL calls the reward once per generation batch).
+    OpenRLHF: one query at a time (as its executor calls the file), the prompt in front of the
+    response, the label a JSON string, tensors out (torch is installed here, as in OpenRLHF).
+    """
+    from reward_fns.openrlhf_reward import reward_func, tl_tool_label
+    from reward_fns.trl_reward import tl_tool_reward
+
+    prompt = "<|im_start|>user\nWhat is the weather like in Paris today?<|im_end|>\n<|im_start|>assistant\n"
+    batches = []
+    for start in range(0, len(rows), group):
+        chunk = rows[start : start + group]
+        batches.append((
+            [[{"role": "assistant", "content": text}] for text, _, _, _ in chunk],
+            [{"ground_truth": gt, "style": "rule"} for _, gt, _, _ in chunk],
+            [{"tools": extra["tools"], "index": 0} for _, _, extra, _ in chunk],
+            ["bfcl"] * len(chunk),
+        ))
+    labels = [(prompt + text, tl_tool_label(gt, extra["tools"], "bfcl")) for text, gt, extra, _ in rows]
+    logged = []
+
+    def bare():
+        for text, gt, extra, _ in rows:
+            compute_score("bfcl", text, gt, extra)
+
+    def trl():
+        for completions, reward_model, extra_info, sources in batches:
+            tl_tool_reward(completions, reward_model=reward_model, extra_info=extra_info, data_source=sources,
+                           log_metric=lambda k, v: logged.append(v))
+
+    def openrlhf():
+        for query, label in labels:
+            reward_func([query], [prompt], [label])
+
+    reward_func(*zip(*[(q, prompt, lab) for q, lab in labels[:2]]))  # import torch outside the timing
+    n = len(rows)
+    t_bare = t_trl = t_orl = float("inf")
+    for _ in range(repeat):
+        t_bare = min(t_bare, best_time(bare, 1))
+        t_trl = min(t_trl, best_time(trl, 1))
+        t_orl = min(t_orl, best_time(openrlhf, 1))
+    print(f"adapters (same {n} responses, best of {repeat}):")
+    print(f"  bare compute_score      : {t_bare * 1e6 / n:6.2f} us/sample")
+    print(f"  TRL tl_tool_reward      : {t_trl * 1e6 / n:6.2f} us/sample  (+{(t_trl - t_bare) * 1e6 / n:.2f} us, batches of {group})")
+    print(f"  OpenRLHF reward_func    : {t_orl * 1e6 / n:6.2f} us/sample  (+{(t_orl - t_bare) * 1e6 / n:.2f} us, one query a call)")
+
+
 def bench_matching(repeat: int) -> None:
     rng = random.Random(0)
     print("assignment solvers, us per call (random matrices of reward levels; best of", repeat, "x 2000):")
@@ -155,6 +206,7 @@ def main(argv=None) -> None:
     rows, n_preds = build(args.n)
     print(f"built {len(rows)} responses from {n_preds} BFCL-derived predictions in {time.perf_counter() - t0:.1f}s")
     bench_reward(rows, args.repeat)
+    bench_adapters(rows, args.repeat)
     bench_matching(args.repeat)
 
 

@@ -7,6 +7,10 @@ that step's calls, ``[]`` for a final text answer), or one per prompt-only recor
      "reward_model": {"style": "rule", "ground_truth": <JSON gold calls>},
      "extra_info": {"index", "id", "step", "split", "tools": <JSON tool list>}}
 
+With ``label_column`` set (``tl-prepare rl.label_column=label``), each RL row also carries the gold
+calls, tools and data source as one JSON string in that column: OpenRLHF's ``--label_key``
+(``reward_fns/openrlhf_reward.py`` reads it).
+
 A step whose calls got an error back is no gold: it is dropped from RL (counted), while it stays
 in the context of later steps. Gold that no answer can satisfy is dropped and counted too.
 
@@ -29,11 +33,15 @@ from pathlib import Path
 from data_transforms.feedback import ERROR_CATEGORIES
 from data_transforms.gold import gold_problem, reference_answer
 from data_transforms.masking import MODES, erroneous_steps, step_feedback
-from data_transforms.records import Record, wrap_gold
+from data_transforms.records import Record, record_name, wrap_gold
 from data_transforms.render import DEFAULT_SYSTEM_TEXT, TOOLS_IN_PROMPT, chat_messages, tools_json
 from data_transforms.tally import Tally
+from reward_fns.openrlhf_reward import tl_tool_label
 
 __all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_json", "write_jsonl", "write_parquet"]
+
+
+RESERVED_COLUMNS = ("data_source", "prompt", "ability", "agent_name", "reward_model", "extra_info")
 
 
 @dataclass
@@ -44,6 +52,7 @@ class RowOptions:
     data_source: str | None = None  # None: the source name (bfcl_<category> for BFCL)
     ability: str = "tool_use"
     final_answer_steps: bool = True  # RL rows for steps that answer in text (gold [])
+    label_column: str | None = None  # also write gold + tools + data_source as one JSON string (OpenRLHF's label)
     mae_mode: str = "mask"  # mask | drop | off
     error_categories: tuple = field(default_factory=lambda: tuple(ERROR_CATEGORIES))
 
@@ -56,6 +65,8 @@ class RowOptions:
         if unknown:
             raise ValueError(f"mae.error_categories: unknown {sorted(unknown)}; choose from {list(ERROR_CATEGORIES)}")
         self.error_categories = tuple(self.error_categories)
+        if self.label_column in RESERVED_COLUMNS:
+            raise ValueError(f"rl.label_column must not be one of the RL row's own columns {RESERVED_COLUMNS}, got {self.label_column!r}")
         if self.agent_name is None:
             self.agent_name = "tl_tool_agent" if self.tools_in_prompt == "native" else "single_turn_agent"
 
@@ -85,31 +96,32 @@ def rl_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: str
             if msg["role"] != "assistant":
                 continue
             if i in errors:
-                tally.drop("rl", f"erroneous_step:{errors[i]}", rec.id)
+                tally.drop("rl", f"erroneous_step:{errors[i]}", record_name(rec))
                 continue
             if not msg.get("tool_calls") and not opts.final_answer_steps:
-                tally.drop("rl", "final_answer_step (rl.final_answer_steps=false)", rec.id)
+                tally.drop("rl", "final_answer_step (rl.final_answer_steps=false)", record_name(rec))
                 continue
             if not any(m["role"] == "user" for m in rec.messages[:i]):
-                tally.drop("rl", "no_user_message_before_step", rec.id)
+                tally.drop("rl", "no_user_message_before_step", record_name(rec))
                 continue
             steps.append((i, rec.messages[:i], wrap_gold(msg.get("tool_calls") or [], rec.tools)))
     rows = []
     for step, context, gold in steps:
         problem = gold_problem(gold, rec.tools)
         if problem is not None:
-            tally.drop("rl", "unsatisfiable_gold", f"{rec.id}: {problem}")
+            tally.drop("rl", "unsatisfiable_gold", f"{record_name(rec)}: {problem}")
             continue
-        rows.append(
-            {
-                "data_source": _data_source(rec, source, opts),
-                "prompt": chat_messages(context, rec.tools, opts.tools_in_prompt, opts.system_text),
-                "ability": opts.ability,
-                "agent_name": opts.agent_name,
-                "reward_model": {"style": "rule", "ground_truth": json.dumps(gold, ensure_ascii=False)},
-                "extra_info": {"index": 0, "id": rec.id, "step": step, "split": split, "tools": tools},
-            }
-        )
+        row = {
+            "data_source": _data_source(rec, source, opts),
+            "prompt": chat_messages(context, rec.tools, opts.tools_in_prompt, opts.system_text),
+            "ability": opts.ability,
+            "agent_name": opts.agent_name,
+            "reward_model": {"style": "rule", "ground_truth": json.dumps(gold, ensure_ascii=False)},
+            "extra_info": {"index": 0, "id": rec.id, "step": step, "split": split, "tools": tools},
+        }
+        if opts.label_column:
+            row[opts.label_column] = tl_tool_label(row["reward_model"]["ground_truth"], tools, row["data_source"])
+        rows.append(row)
     return rows
 
 
@@ -134,11 +146,11 @@ def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: st
             if isinstance(text, str) and text.strip():  # a source that gives the text answer (ToolRL)
                 answer = {"role": "assistant", "content": text}
                 return [_sft_row([*rec.messages, answer], {len(rec.messages)}, rec, opts)]
-            tally.drop("sft", "no_reference_answer (gold is 'no call', no text answer given)", rec.id)
+            tally.drop("sft", "no_reference_answer (gold is 'no call', no text answer given)", record_name(rec))
             return []
         problem = gold_problem(rec.gold, rec.tools)
         if problem is not None:
-            tally.drop("sft", "unsatisfiable_gold", f"{rec.id}: {problem}")
+            tally.drop("sft", "unsatisfiable_gold", f"{record_name(rec)}: {problem}")
             return []
         answer = {"role": "assistant", "content": "", "tool_calls": reference_answer(rec.gold, rec.tools)}
         return [_sft_row([*rec.messages, answer], {len(rec.messages)}, rec, opts)]
@@ -151,12 +163,12 @@ def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: st
         for category in errors.values():
             tally.masked[category] += 1
         if not good:
-            tally.drop("sft", "nothing_to_train (every assistant step erroneous)", rec.id)
+            tally.drop("sft", "nothing_to_train (every assistant step erroneous)", record_name(rec))
             return []
         last = max(good)  # messages after the last trained one teach nothing
         return [_sft_row(rec.messages[: last + 1], set(good), rec, opts)]
     for i, category in errors.items():
-        tally.drop("sft", f"erroneous_step:{category}", rec.id)
+        tally.drop("sft", f"erroneous_step:{category}", record_name(rec))
     return [_sft_row(rec.messages[: i + 1], {i}, rec, opts) for i in good]
 
 

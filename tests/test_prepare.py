@@ -19,6 +19,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from data_transforms.bfcl import CALL_CATEGORIES
+from data_transforms.records import RecordError
 from data_transforms.gold import reference_answer
 from data_transforms.render import hermes_text
 from reward_fns.tl_tool import compute_score
@@ -475,3 +476,53 @@ def test_a_json_file_named_parquet_is_refused(tmp_path):
     path.write_text('{"messages": []}\n')
     with pytest.raises(InputFileError, match="named .parquet but not a parquet file"):
         list(iter_rows(path))
+
+
+def test_on_error_skip_loses_only_the_bad_lines_of_every_file(tmp_path):
+    # A bad line used to end the reading of its file and of every later input file, counted as
+    # one bad row: the rest was lost without a word.
+    rows = (DATA / SAMPLES["openai"]).read_text().splitlines()
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("\n".join([rows[0], '{"messages": [', rows[1], "[1, 2]", rows[2]]) + "\n")
+    b.write_text("\n".join(rows) + "\n")
+    summary = run_prepare("source=openai", f"input=[{a},{b}]", f"out={tmp_path / 'o'}", "on_error=skip")
+    assert summary["rows_read"] == 5 + len(rows)
+    assert summary["records"] == 3 + len(rows)
+    assert summary["bad_rows"] == {"<line>": 1, "<row>": 1}
+    assert "a.jsonl:2" in summary["examples"]["bad_row:<line>"] and "a.jsonl:4" in summary["examples"]["bad_row:<row>"]
+    with pytest.raises(RecordError, match="a.jsonl:2"):  # on_error=raise stops at the first
+        run_prepare("source=openai", f"input=[{a},{b}]", f"out={tmp_path / 'p'}")
+
+
+def test_a_broken_json_array_stops_the_run_even_when_skipping(tmp_path):
+    path = tmp_path / "rows.json"
+    path.write_text('[{"messages": []}, {"messa')
+    from data_transforms.io import InputFileError
+
+    with pytest.raises(InputFileError, match="not a valid JSON array"):
+        run_prepare("source=openai", f"input={path}", f"out={tmp_path / 'o'}", "on_error=skip")
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["source=foo"], "source must be one of"),
+    (["source=react"], "needs input=FILE"),
+    (["source=bfcl", "categories=[simple_java]"], "simple_java"),
+])
+def test_bad_settings_on_the_command_line_are_one_line(overrides, words, tmp_path):
+    proc = _cli(*overrides, f"out={tmp_path / 'o'}", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("tl-prepare: ") and words in proc.stderr
+
+
+def test_refusals_name_the_source_row_when_ids_repeat(tmp_path):
+    tool = {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}}}
+    other = {"name": "f", "parameters": {"type": "object", "properties": {"y": {"type": "integer"}}}}
+    row = {"id": "same", "messages": [{"role": "user", "content": "Do f."},
+           {"role": "assistant", "content": "", "tool_calls": [{"name": "f", "arguments": {"x": 1}}]}], "tools": [tool]}
+    path = tmp_path / "chats.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "tools": [tool, other]}) + "\n")
+    summary = run_prepare("source=openai", f"input={path}", f"out={tmp_path / 'o'}", "kinds=[rl]")
+    assert summary["dropped_rows"]["record:duplicate_tool_name"] == [
+        "chats.jsonl:2 (id same): two different schemas named 'f' (duplicate_tools=refuse)"
+    ]
+    assert summary["written"]["rl"]["train"] == 1

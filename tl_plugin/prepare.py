@@ -28,7 +28,7 @@ from data_transforms.bfcl import iter_bfcl
 from data_transforms.error_turns import KINDS as ERROR_KINDS, with_error_turn
 from data_transforms.io import InputFileError, iter_rows
 from data_transforms.readers import READERS
-from data_transforms.records import DUPLICATE_POLICIES, RecordError, dedupe_tools, type_problems
+from data_transforms.records import DUPLICATE_POLICIES, RecordError, dedupe_tools, record_name, type_problems
 from data_transforms.render import DEFAULT_SYSTEM_TEXT
 from data_transforms.split import record_tool_names, split_indices
 from data_transforms.tally import Tally
@@ -55,7 +55,8 @@ def _read_records(cfg, tally: Tally) -> list:
         for p in paths:
             if not Path(p).is_file():
                 raise FileNotFoundError(f"input file not found: {p}")
-        rows = ((name, row) for p in paths for name, row in iter_rows(p))
+        # bad rows come out as RecordErrors, so on_error=skip loses only them, not the rest of the file
+        rows = ((name, row) for p in paths for name, row in iter_rows(p, bad_rows="yield"))
         read = READERS[cfg.source]
     records = []
     rows_iter = iter(rows)
@@ -63,7 +64,11 @@ def _read_records(cfg, tally: Tally) -> list:
         while cfg.limit is None or tally.rows_read < cfg.limit:
             try:
                 item = next(rows_iter)
+                if isinstance(item[1], RecordError):
+                    raise item[1]
                 name, rec = item if read is None else (item[0], read(item[1], item[0]))
+                if rec.id != name:
+                    rec.meta.setdefault("source_row", name)
             except StopIteration:
                 break
             except RecordError as exc:
@@ -88,13 +93,13 @@ def _settle_tools(cfg, records: list, tally: Tally) -> list:
     for rec in records:
         tools, removed, refusal = dedupe_tools(rec.tools, cfg.duplicate_tools)
         if refusal is not None:
-            tally.drop("record", "duplicate_tool_name", f"{rec.id}: {refusal}")
+            tally.drop("record", "duplicate_tool_name", f"{record_name(rec)}: {refusal}")
             continue
         for note in removed:
-            tally.drop("tool", "duplicate_tool_removed", f"{rec.id}: {note}")
+            tally.drop("tool", "duplicate_tool_removed", f"{record_name(rec)}: {note}")
         problems = type_problems(tools)
         if problems:
-            tally.drop("record", "unmapped_parameter_type", f"{rec.id}: {problems[0]}")
+            tally.drop("record", "unmapped_parameter_type", f"{record_name(rec)}: {problems[0]}")
             continue
         rec.tools = tools
         kept.append(rec)
@@ -165,6 +170,7 @@ def prepare(cfg: DictConfig) -> dict:
         agent_name=cfg.rl.agent_name,
         data_source=cfg.rl.data_source,
         final_answer_steps=bool(cfg.rl.final_answer_steps),
+        label_column=cfg.rl.label_column or None,
         mae_mode=cfg.mae.mode,
         error_categories=tuple(as_list(cfg.mae.error_categories)),
     )
@@ -244,8 +250,8 @@ def print_summary(summary: dict, console: Console) -> None:
 def main(cfg: DictConfig) -> None:
     try:
         summary = prepare(cfg)
-    except (InputFileError, RecordError, FileNotFoundError) as exc:
-        # the data's fault, said in one line (the row or file and what to fix); no traceback
+    except (ValueError, FileNotFoundError) as exc:  # RecordError and InputFileError are ValueErrors
+        # bad data or settings, said in one line (the row, file or key and what to fix); no traceback
         print(f"tl-prepare: {exc}", file=sys.stderr)
         sys.exit(1)
     print_summary(summary, Console(width=140))
