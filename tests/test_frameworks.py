@@ -94,18 +94,34 @@ def test_trl_reward_other_columns_and_reward_values():
         make_tl_tool_reward(wrong_tol=-1.0)
 
 
+def test_installed_trl_has_what_verls_fsdp_engine_imports_from_it(tiny_qwen):
+    # verl 0.9.1 patches AutoModelForCausalLMWithValueHead whenever trl is installed; TRL 1.13
+    # removed it, and every verl FSDP run (SFT, actor, critic) then stops with an ImportError.
+    # The trl extra's upper bound (< 1.13) exists for this; run verl's own patch to hold it.
+    from transformers import AutoModelForCausalLM
+    from verl.models.transformers.monkey_patch import apply_monkey_patch
+
+    apply_monkey_patch(AutoModelForCausalLM.from_pretrained(tiny_qwen))
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen(tmp_path_factory):
+    from tl_plugin.smoke import build_tiny_model
+
+    path = tmp_path_factory.mktemp("tiny")
+    build_tiny_model(path, {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                            "num_attention_heads": 2, "num_key_value_heads": 1}, 0)
+    return path
+
+
 @pytest.mark.slow
-def test_trl_grpo_trainer_trains_two_steps_on_cpu_with_the_reward(rl_rows, tmp_path):
+def test_trl_grpo_trainer_trains_two_steps_on_cpu_with_the_reward(rl_rows, tiny_qwen, tmp_path):
     import datasets
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    from tl_plugin.smoke import build_tiny_model
-
     path, rows = rl_rows
-    model_dir = tmp_path / "model"
-    build_tiny_model(model_dir, {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                                 "num_attention_heads": 2, "num_key_value_heads": 1}, 0)
+    model_dir = tiny_qwen
     # the recipe in docs/frameworks.md: tl-prepare's parquet as it is
     dataset = datasets.load_dataset("parquet", data_files=str(path), split="train")
 

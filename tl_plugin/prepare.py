@@ -67,7 +67,7 @@ def _read_records(cfg, tally: Tally) -> list:
                 if isinstance(item[1], RecordError):
                     raise item[1]
                 name, rec = item if read is None else (item[0], read(item[1], item[0]))
-                if rec.id != name:
+                if read is not None and rec.id != name:  # a file row whose own id may repeat
                     rec.meta.setdefault("source_row", name)
             except StopIteration:
                 break
