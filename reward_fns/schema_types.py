@@ -30,6 +30,7 @@ Generic forms (case-insensitive, ``typing.`` prefix allowed):
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -171,7 +172,7 @@ def type_fragment(value):
     """
     if isinstance(value, str):
         frag = _cached_fragment(value) if len(value) <= 200 else "type name longer than 200 characters"
-        return dict(frag) if isinstance(frag, dict) else frag
+        return copy.deepcopy(frag) if isinstance(frag, dict) else frag  # the cached one stays unshared
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         out = []
         for v in value:

@@ -24,7 +24,7 @@ from data_transforms.gold import reference_answer
 from data_transforms.render import hermes_text
 from reward_fns.tl_tool import compute_score
 from tl_plugin.prepare import prepare, prepare_config
-from tl_plugin.testing import build_tiny_tokenizer
+from tl_plugin.testing import build_tiny_tokenizer, write_united_parquet
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -399,15 +399,6 @@ def test_sft_dataset_hands_the_template_arguments_as_dicts(tmp_path):
 # ----------------------------------------------------------------------------- parquet and unreadable input
 
 
-def _parquet_of(rows: list, path: Path) -> Path:
-    """Rows of different shapes in one parquet file, columns united (as `datasets` writes them)."""
-    import pyarrow as pa
-
-    schema = pa.unify_schemas([pa.Table.from_pylist([r]).schema for r in rows], promote_options="permissive")
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
-    return path
-
-
 # The OpenAI sample mixes text and part-list contents, which one parquet column cannot hold; these
 # rows are OpenAI chat as the API writes it (arguments as JSON strings).
 OPENAI_PARQUET_ROWS = [
@@ -439,7 +430,7 @@ def test_every_source_reads_parquet_like_json(source, tmp_path):
     else:
         json_path = DATA / SAMPLES[source]
     rows = [row for _, row in iter_rows(json_path)]
-    parquet = _parquet_of(rows, tmp_path / "rows.parquet")
+    parquet = write_united_parquet(rows, tmp_path / "rows.parquet")
     a = run_prepare(f"source={source}", f"input={json_path}", f"out={tmp_path / 'a'}")
     b = run_prepare(f"source={source}", f"input={parquet}", f"out={tmp_path / 'b'}")
     for key in ("rows_read", "records", "written", "dropped", "masked", "feedback"):

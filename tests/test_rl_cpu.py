@@ -16,10 +16,10 @@ from verl_config import compose_ppo
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     from tl_plugin.smoke import build_tiny_model
+    from tl_plugin.testing import TINY_QWEN
 
     path = tmp_path_factory.mktemp("tiny")
-    build_tiny_model(path, {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                            "num_attention_heads": 2, "num_key_value_heads": 1}, 0)
+    build_tiny_model(path, TINY_QWEN, 0)
     return path
 
 

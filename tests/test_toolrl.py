@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
@@ -26,17 +25,10 @@ from data_transforms.readers import read_toolrl
 from data_transforms.records import RecordError
 from reward_fns.tl_tool import compute_score
 from tl_plugin.prepare import prepare, prepare_config
-from tl_plugin.testing import build_tiny_tokenizer
+from tl_plugin.testing import build_tiny_tokenizer, write_united_parquet
 
 DATA = Path(__file__).resolve().parent / "data" / "toolrl_rows.json"
 ROWS = [row for _, row in iter_rows(DATA)]
-
-
-def to_parquet(rows: list, path: Path) -> Path:
-    """Rows of different shapes in one parquet file, columns united (as `datasets` would write them)."""
-    schema = pa.unify_schemas([pa.Table.from_pylist([r]).schema for r in rows], promote_options="permissive")
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
-    return path
 
 
 def run(*overrides):
@@ -134,7 +126,7 @@ def test_bad_rows_name_the_field(change, field, words):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("toolrl")
-    parquet = to_parquet(ROWS, tmp / "rlla.parquet")
+    parquet = write_united_parquet(ROWS, tmp / "rlla.parquet")
     from_json = run(f"input={DATA}", f"out={tmp / 'json'}")
     from_parquet = run(f"input={parquet}", f"out={tmp / 'parquet'}")
     return tmp, from_json, from_parquet

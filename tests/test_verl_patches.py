@@ -49,9 +49,9 @@ def _run(code: str, **env) -> dict:
 
 def test_cpu_patches_give_gloo_unpinned_offload_and_an_sdpa_value_model(tmp_path):
     from tl_plugin.smoke import build_tiny_model
+    from tl_plugin.testing import TINY_QWEN
 
-    build_tiny_model(tmp_path, {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                                "num_attention_heads": 2, "num_key_value_heads": 1}, 0)
+    build_tiny_model(tmp_path, TINY_QWEN, 0)
     result = _run(f"""
         import json, os
         import torch, torch.distributed as dist

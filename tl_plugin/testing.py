@@ -16,6 +16,9 @@ from pathlib import Path
 CHAT_TEMPLATE = resources.files("tl_plugin") / "data" / "qwen2_5_tool_template.jinja"
 LLAMA_CHAT_TEMPLATE = resources.files("tl_plugin") / "data" / "llama3_1_tool_template.jinja"
 TEMPLATES = ("qwen2.5", "llama3.1")
+# Qwen2Config sizes of the smallest model the tests train or load (tl_plugin.smoke.build_tiny_model)
+TINY_QWEN = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "num_key_value_heads": 1}
 
 _CONTROL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _TOOL_MARKERS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
@@ -168,3 +171,14 @@ def _llama_tokenizer(vocab_size: int):
         pad_token=_LLAMA_PAD,
         additional_special_tokens=[t for t in _LLAMA_TOKENS if t not in (_LLAMA_BOS, _LLAMA_EOS, _LLAMA_PAD)],
     )
+
+
+def write_united_parquet(rows: list, path) -> Path:
+    """Rows of different shapes in one parquet file, their columns united as ``datasets`` writes
+    them (``pa.Table.from_pylist`` alone keeps only the first row's keys)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.unify_schemas([pa.Table.from_pylist([r]).schema for r in rows], promote_options="permissive")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return Path(path)
