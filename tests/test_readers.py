@@ -536,3 +536,14 @@ def test_tool_list_scan_gives_up_on_hostile_system_text():
     row = {"conversations": [{"from": "system", "value": system}, {"from": "user", "value": "q"},
                              {"from": "assistant", "value": "Action: f\nAction Input: {}"}]}
     raises(read_react, row, "big.json[0]", "tools")
+
+
+def test_react_rows_read_as_toolace_are_refused_not_trained_as_text():
+    # ReAct text is no ToolACE call list, so its steps read as plain answers; the tool turns that
+    # follow them give it away (before this check every such row was written with gold []).
+    errors = []
+    for row_name, row in rows("rotbench_react.json"):
+        with pytest.raises(RecordError) as info:
+            read_toolace(row, row_name)
+        errors.append(info.value.problem)
+    assert errors and all("follows no tool call" in e for e in errors)

@@ -302,6 +302,9 @@ def test_check_record_accepts_and_returns_a_valid_record():
         ({"messages": [system("s"), assistant("a")]}, "messages"),
         ({"messages": []}, "messages"),
         ({"messages": [user("u")]}, "messages"),  # a trajectory needs an assistant message
+        # a tool answer after an assistant turn without calls: the calls were not read
+        ({"messages": [user("u"), assistant("Action: f"), {"role": "tool", "content": "18 C"}]}, "messages[2]"),
+        ({"messages": [user("u"), {"role": "tool", "content": "18 C"}, assistant("a")]}, "messages[1]"),
     ],
 )
 def test_check_record_errors(changes, field):
