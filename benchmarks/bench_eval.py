@@ -3,7 +3,7 @@
 Builds one predictions file over every BFCL single-turn category the plugin evaluates (the eight
 AST categories plus irrelevance, live_irrelevance and live_relevance: 3,491 samples), each sample
 answered in BFCL's Python syntax with its gold answer or a mutation of it (the builder is
-``tests/bfcl_samples.py``; about a third of the answers are right), and times, in one run:
+``tests/helpers/bfcl_samples.py``; about a third of the answers are right), and times, in one run:
 
 (a) ``tl-eval`` in-process (``evaluate``): read the BFCL data and the predictions, score every
     sample, write results.jsonl, report.json and the PNG chart; the scoring phase alone as well;
@@ -29,10 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from bfcl_samples import (  # noqa: E402
+from tests.helpers.bfcl_samples import (  # noqa: E402
     CATEGORIES as AST_CATEGORIES,
+)
+from tests.helpers.bfcl_samples import (
     NO_CALL_TEXT,
     bfcl_checker,
     bfcl_relevance_checker,
@@ -41,8 +42,7 @@ from bfcl_samples import (  # noqa: E402
     render_hermes,
     render_python,
 )
-
-from tl_plugin.evaluate import eval_config, evaluate  # noqa: E402
+from tl_plugin.cli.evaluate import eval_config, evaluate  # noqa: E402
 from tl_plugin.evaluation.samples import BFCL_CATEGORIES, bfcl_samples  # noqa: E402
 
 RELEVANCE = ("irrelevance", "live_irrelevance", "live_relevance")
@@ -97,7 +97,9 @@ def main() -> None:
     preds = tmp / "predictions.jsonl"
     jobs = build(preds)
     n = len(jobs)
-    print(f"{n} samples over {len(BFCL_CATEGORIES)} BFCL categories; predictions file {preds.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"{n} samples over {len(BFCL_CATEGORIES)} BFCL categories; predictions file {preds.stat().st_size / 1e6:.1f} MB"
+    )
 
     best_total = best_score = None
     for _ in range(args.repeat):
@@ -120,11 +122,17 @@ def main() -> None:
         best_bfcl = seconds if best_bfcl is None else min(best_bfcl, seconds)
 
     print(f"(a) tl-eval in-process, everything (data, scoring, results, report, chart): {best_total:6.2f} s")
-    print(f"    scoring phase only:                                 {best_score:6.2f} s  = {n / best_score:8,.0f} samples/s")
+    print(
+        f"    scoring phase only:                                 {best_score:6.2f} s  = {n / best_score:8,.0f} samples/s"
+    )
     print(f"(b) tl-eval console script, end to end:                 {cli:6.2f} s")
-    print(f"(c) baseline, BFCL decoder + checker on the same answers: {best_bfcl:6.2f} s = {n / best_bfcl:8,.0f} samples/s")
+    print(
+        f"(c) baseline, BFCL decoder + checker on the same answers: {best_bfcl:6.2f} s = {n / best_bfcl:8,.0f} samples/s"
+    )
     print(f"scoring: tl-eval / BFCL = {best_score / best_bfcl:.2f}x")
-    print(f"accuracy: tl-eval {100 * accuracy:.2f}%, BFCL {100 * right / n:.2f}% (agreement is tested in tests/test_eval_bfcl.py)")
+    print(
+        f"accuracy: tl-eval {100 * accuracy:.2f}%, BFCL {100 * right / n:.2f}% (agreement is tested in tests/test_eval_bfcl.py)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,18 +28,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
+
 from data_transforms.self_evolution import judge_answers, screen_tools  # noqa: E402
 from reward_fns.parsing import parse_tool_calls  # noqa: E402
-from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 K = 5
 
 
 def _tool(i: int, rng: random.Random) -> dict:
-    props = {f"p{j}": {"type": rng.choice(["string", "integer", "number", "boolean"]), "description": f"param {j}"}
-             for j in range(rng.randint(1, 5))}
-    return {"name": f"tool_{i}", "description": f"Tool number {i} does something useful.",
-            "parameters": {"type": "object", "properties": props, "required": sorted(props)[:1]}}
+    props = {
+        f"p{j}": {"type": rng.choice(["string", "integer", "number", "boolean"]), "description": f"param {j}"}
+        for j in range(rng.randint(1, 5))
+    }
+    return {
+        "name": f"tool_{i}",
+        "description": f"Tool number {i} does something useful.",
+        "parameters": {"type": "object", "properties": props, "required": sorted(props)[:1]},
+    }
 
 
 def _value(schema: dict, rng: random.Random):
@@ -59,12 +65,16 @@ def queries(n: int, seed: int = 0) -> list:
         good = "\n".join(f"<tool_call>\n{json.dumps(c)}\n</tool_call>" for c in calls)
         answers = [good] * rng.randint(1, K)
         while len(answers) < K:
-            answers.append(rng.choice([
-                good.replace("New York", "Boston"),
-                '<tool_call>\n{"name": "made_up", "arguments": {}}\n</tool_call>',
-                "<tool_call>\n{broken\n</tool_call>",
-                "I cannot help with that.",
-            ]))
+            answers.append(
+                rng.choice(
+                    [
+                        good.replace("New York", "Boston"),
+                        '<tool_call>\n{"name": "made_up", "arguments": {}}\n</tool_call>',
+                        "<tool_call>\n{broken\n</tool_call>",
+                        "I cannot help with that.",
+                    ]
+                )
+            )
         rng.shuffle(answers)
         out.append((f"q{i}", f"query {i}", "<tools>\n" + json.dumps(tools) + "\n</tools>", answers))
     return out
@@ -86,23 +96,36 @@ def parse_only(data: list) -> None:
 
 
 def generation(n_queries: int) -> dict:
+    from data_transforms.tooldev import generation_prompt
+    from tl_plugin.cli.smoke import build_tiny_model
     from tl_plugin.generation import Prompt, SamplingConfig
     from tl_plugin.generation.hf import HFBackend
-    from tl_plugin.smoke import build_tiny_model
-    from data_transforms.tooldev import generation_prompt
 
     with tempfile.TemporaryDirectory() as tmp:
-        build_tiny_model(Path(tmp), {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                                     "num_attention_heads": 4, "num_key_value_heads": 2, "initializer_range": 0.1,
-                                     "tie_word_embeddings": False}, seed=0)
+        build_tiny_model(
+            Path(tmp),
+            {
+                "hidden_size": 64,
+                "intermediate_size": 128,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 2,
+                "initializer_range": 0.1,
+                "tie_word_embeddings": False,
+            },
+            seed=0,
+        )
         backend = HFBackend(tmp, device="cpu", batch_size=8)
         qs = [f"What is the weather in city number {i}?" for i in range(n_queries)]
         tools = [{"type": "function", "function": _tool(0, random.Random(0))}]
         start = time.perf_counter()
-        tool_texts = backend.generate([Prompt(generation_prompt(q)) for q in qs],
-                                      SamplingConfig(temperature=1.0, max_new_tokens=128))
-        calls = backend.generate([Prompt([{"role": "user", "content": q}], tools) for q in qs],
-                                 SamplingConfig(n=K, temperature=1.0, top_k=50, max_new_tokens=64))
+        tool_texts = backend.generate(
+            [Prompt(generation_prompt(q)) for q in qs], SamplingConfig(temperature=1.0, max_new_tokens=128)
+        )
+        calls = backend.generate(
+            [Prompt([{"role": "user", "content": q}], tools) for q in qs],
+            SamplingConfig(n=K, temperature=1.0, top_k=50, max_new_tokens=64),
+        )
         seconds = time.perf_counter() - start
         backend.close()
     return {"seconds": seconds, "answers": sum(len(c) for c in calls) + len(tool_texts)}
@@ -121,16 +144,24 @@ def main() -> None:
     checks = best_time(lambda: run_checks(data), args.repeat)
     floor = best_time(lambda: parse_only(data), args.repeat)
     print(f"(a) checks + vote: {args.n} queries x k={K} = {n_answers} answers, {kept} queries kept")
-    print(f"    screen_tools + judge_answers  {n_answers / checks:10.0f} answers/s  ({checks * 1e6 / args.n:7.1f} us/query)")
-    print(f"    parse_tool_calls alone        {n_answers / floor:10.0f} answers/s  (floor; checks cost {checks / floor:.2f}x)")
+    print(
+        f"    screen_tools + judge_answers  {n_answers / checks:10.0f} answers/s  ({checks * 1e6 / args.n:7.1f} us/query)"
+    )
+    print(
+        f"    parse_tool_calls alone        {n_answers / floor:10.0f} answers/s  (floor; checks cost {checks / floor:.2f}x)"
+    )
 
     gen = generation(args.gen_queries)
     gen_rate = gen["answers"] / gen["seconds"]
     check_seconds = checks / args.n * args.gen_queries
-    print(f"(b) generation, HF backend, tiny random Qwen2 on CPU: {args.gen_queries} queries, {gen['answers']} texts "
-          f"in {gen['seconds']:.2f}s = {gen_rate:.1f} texts/s")
-    print(f"    checking the same round's answers would take {check_seconds * 1e3:.2f} ms: "
-          f"{check_seconds / (gen['seconds'] + check_seconds):.3%} of the round")
+    print(
+        f"(b) generation, HF backend, tiny random Qwen2 on CPU: {args.gen_queries} queries, {gen['answers']} texts "
+        f"in {gen['seconds']:.2f}s = {gen_rate:.1f} texts/s"
+    )
+    print(
+        f"    checking the same round's answers would take {check_seconds * 1e3:.2f} ms: "
+        f"{check_seconds / (gen['seconds'] + check_seconds):.3%} of the round"
+    )
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+
+from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 from reward_fns.tl_tool import compute_score  # noqa: E402
-from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 CATEGORIES = ["ok"] * 6 + ["tool_call_failure", "parameter_missing", "tool_hallucination", "tool_instability"]
 
@@ -43,10 +43,14 @@ def trajectories(n: int, seed: int = 0):
     for i in range(n):
         parts, payloads, calls = [], [], []
         for turn in range(rng.randint(1, 9)):
-            payload = json.dumps({"name": f"tool_{turn}", "arguments": {"city": "Paris", "days": turn, "unit": "celsius"}})
+            payload = json.dumps(
+                {"name": f"tool_{turn}", "arguments": {"city": "Paris", "days": turn, "unit": "celsius"}}
+            )
             payloads.append(payload)
-            parts.append(f"<tool_call>\n{payload}\n</tool_call>user\n<tool_response>\n"
-                         f'{{"temperature": {rng.randint(-5, 35)}, "conditions": "sunny"}}\n</tool_response>assistant\n')
+            parts.append(
+                f"<tool_call>\n{payload}\n</tool_call>user\n<tool_response>\n"
+                f'{{"temperature": {rng.randint(-5, 35)}, "conditions": "sunny"}}\n</tool_response>assistant\n'
+            )
             calls.append({"name": f"tool_{turn}", "arguments": payload, "category": rng.choice(CATEGORIES)})
         if i % 10 == 0:
             parts.append('<tool_call>\n{"name": "tool_x", "arguments": {"city": "Paris"\n</tool_call>')
@@ -80,18 +84,29 @@ def bench_reward(n: int, repeat: int) -> None:
 
 def bench_rollout(repeat: int) -> None:
     from omegaconf import OmegaConf
-
     from test_multiturn import call, write_rows
-    from verl_config import compose_ppo
-    from verl_rollout import generate, rollout_worker, tiny_model_dir
+
+    from tests.helpers.verl_config import compose_ppo
+    from tests.helpers.verl_rollout import generate, rollout_worker, tiny_model_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = tiny_model_dir(tmp / "model")
         tools = tmp / "tools.yaml"
-        OmegaConf.save(OmegaConf.create({"tools": [
-            {"class_name": "tl_plugin.tools.PythonFunctionTool", "config": {"type": "native", "function": f"feedback_tools:{f}"}}
-            for f in ("get_weather", "get_time")]}), tools)
+        OmegaConf.save(
+            OmegaConf.create(
+                {
+                    "tools": [
+                        {
+                            "class_name": "tl_plugin.verl_ext.tools.PythonFunctionTool",
+                            "config": {"type": "native", "function": f"tests.helpers.feedback_tools:{f}"},
+                        }
+                        for f in ("get_weather", "get_time")
+                    ]
+                }
+            ),
+            tools,
+        )
         questions = [f"question {i:03d}" for i in range(64)]  # equal length: none is part of another
         # gold "no call" rows: the stock loop records nothing for feedback mode, so both runs use the
         # same gold-mode reward and only the loops differ
@@ -99,32 +114,43 @@ def bench_rollout(repeat: int) -> None:
         turns = [call("get_weather", city="Paris"), call("get_time", timezone="UTC"), "Sunny, noon."]
         results = {}
         for loop in ("tool_agent", "tl_multiturn_agent"):
-            cfg = compose_ppo([
-                "+tl=multiturn", f"actor_rollout_ref.model.path={model}", "actor_rollout_ref.rollout.name=vllm",
-                f"actor_rollout_ref.rollout.multi_turn.tool_config_path={tools}",
-                f"actor_rollout_ref.rollout.agent.default_agent_loop={loop}",
-                "reward.custom_reward_function.reward_kwargs.mode=gold",
-                "data.max_prompt_length=1024", "data.max_response_length=1024",
-            ])
+            cfg = compose_ppo(
+                [
+                    "+tl=multiturn",
+                    f"actor_rollout_ref.model.path={model}",
+                    "actor_rollout_ref.rollout.name=vllm",
+                    f"actor_rollout_ref.rollout.multi_turn.tool_config_path={tools}",
+                    f"actor_rollout_ref.rollout.agent.default_agent_loop={loop}",
+                    "reward.custom_reward_function.reward_kwargs.mode=gold",
+                    "data.max_prompt_length=1024",
+                    "data.max_response_length=1024",
+                ]
+            )
             _, _, worker, batch, _ = rollout_worker(cfg, parquet, lambda row: turns, agent_name=loop)
             generate(worker, batch)  # warm-up
-            results[loop] = best_time(lambda: generate(worker, batch), repeat) / len(questions)
+            results[loop] = best_time(lambda worker=worker, batch=batch: generate(worker, batch), repeat) / len(
+                questions
+            )
     base = results["tool_agent"]
     print("(b) rollout through verl's AgentLoopWorker.generate_sequences, 64 trajectories of 3 turns (scripted server)")
     print(f"    verl tool_agent        : {base * 1e3:7.2f} ms/trajectory (1.00x)")
-    print(f"    tl_multiturn_agent     : {results['tl_multiturn_agent'] * 1e3:7.2f} ms/trajectory "
-          f"({results['tl_multiturn_agent'] / base:.2f}x)")
+    print(
+        f"    tl_multiturn_agent     : {results['tl_multiturn_agent'] * 1e3:7.2f} ms/trajectory "
+        f"({results['tl_multiturn_agent'] / base:.2f}x)"
+    )
 
 
 def bench_tool_call(repeat: int) -> None:
     from verl.tools.function_tool import FunctionTool
 
-    import feedback_tools
-    from tl_plugin.tools import PythonFunctionTool
+    from tests.helpers import feedback_tools
+    from tl_plugin.verl_ext.tools import PythonFunctionTool
 
     args = {"city": "Paris"}
-    thread = PythonFunctionTool({"type": "native", "function": "feedback_tools:get_weather"})
-    process = PythonFunctionTool({"type": "native", "function": "feedback_tools:get_weather", "isolation": "process"})
+    thread = PythonFunctionTool({"type": "native", "function": "tests.helpers.feedback_tools:get_weather"})
+    process = PythonFunctionTool(
+        {"type": "native", "function": "tests.helpers.feedback_tools:get_weather", "isolation": "process"}
+    )
     stock = FunctionTool(name="get_weather", fn=feedback_tools.get_weather, tool_schema=thread.tool_schema)
 
     async def many(coro_fn, k):
@@ -142,8 +168,12 @@ def bench_tool_call(repeat: int) -> None:
     t_process = timed(lambda: process.execute("id", args), 30)
     print("(c) one tool call (feedback_tools.get_weather)")
     print(f"    verl FunctionTool.call : {t_stock * 1e6:9.1f} us (1.00x)")
-    print(f"    PythonFunctionTool, thread : {t_thread * 1e6:9.1f} us ({t_thread / t_stock:.2f}x; schema + jsonschema checks, time limit)")
-    print(f"    PythonFunctionTool, process: {t_process * 1e6:9.1f} us ({t_process / t_stock:.0f}x; a forked process per call)")
+    print(
+        f"    PythonFunctionTool, thread : {t_thread * 1e6:9.1f} us ({t_thread / t_stock:.2f}x; schema + jsonschema checks, time limit)"
+    )
+    print(
+        f"    PythonFunctionTool, process: {t_process * 1e6:9.1f} us ({t_process / t_stock:.0f}x; a forked process per call)"
+    )
 
 
 def main(argv=None) -> None:

@@ -27,15 +27,17 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from data_transforms.bfcl import CALL_CATEGORIES  # noqa: E402
-from tl_plugin.prepare import prepare, prepare_config  # noqa: E402
 from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
+from data_transforms.bfcl import CALL_CATEGORIES  # noqa: E402
+from tl_plugin.cli.prepare import prepare, prepare_config  # noqa: E402
 
 
 def floor(paths: list, out: Path) -> int:
     """Read JSON Lines rows and write them unchanged to parquet: the least a converter does."""
-    rows = [json.loads(line) for p in paths for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for p in paths for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     pq.write_table(pa.Table.from_pylist([{"row": json.dumps(r)} for r in rows]), out)
     return len(rows)
 
@@ -45,7 +47,9 @@ def run_prepare(overrides: list) -> dict:
 
 
 def trajectories(n: int, path: Path) -> None:
-    sample = [json.loads(line) for line in (ROOT / "tests" / "data" / "openai_chat.jsonl").read_text().splitlines() if line]
+    sample = [
+        json.loads(line) for line in (ROOT / "tests" / "data" / "openai_chat.jsonl").read_text().splitlines() if line
+    ]
     with path.open("w") as fh:
         for i in range(n):
             row = dict(sample[i % len(sample)])

@@ -1,7 +1,7 @@
 """How fast is the IRM reward? Full ``compute_score`` against a parse-only floor, on BFCL data.
 
 Builds 10,000 responses from BFCL samples (gold answers and mutations, hermes format, with their
-ground truth and tool strings; the builder is ``tests/bfcl_samples.py``, shared with the BFCL
+ground truth and tool strings; the builder is ``tests/helpers/bfcl_samples.py``, shared with the BFCL
 agreement test) and times, in one run:
 
 (a) the full reward, ``reward_fns.tl_tool.compute_score``, over all 10,000;
@@ -26,20 +26,19 @@ import json
 import random
 import sys
 import time
+from pathlib import Path
 
 import yaml
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from bfcl_samples import CATEGORIES, load_samples, predictions, render_hermes  # noqa: E402
+from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 from reward_fns import tl_tool  # noqa: E402
 from reward_fns.matching import pair_matching, scipy_matching  # noqa: E402
 from reward_fns.tl_tool import compute_score  # noqa: E402
-from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
+from tests.helpers.bfcl_samples import CATEGORIES, load_samples, predictions, render_hermes  # noqa: E402
 
 TARGET_RATIO = 3.0
 # Pair rewards that occur in the matrices (correct, content, parameter sums, wrong tool, ...).
@@ -61,9 +60,7 @@ def build(n: int):
 
 
 # reward_kwargs exactly as reward=tl_tool passes them (tl_plugin/configs/tl_reward_kwargs/default.yaml)
-VERL_REWARD_KWARGS = yaml.safe_load(
-    (ROOT / "tl_plugin/configs/tl_reward_kwargs/default.yaml").read_text()
-)
+VERL_REWARD_KWARGS = yaml.safe_load((ROOT / "tl_plugin/configs/tl_reward_kwargs/default.yaml").read_text())
 
 
 def clear_caches():
@@ -100,10 +97,16 @@ def bench_reward(rows, repeat: int) -> None:
         t_kwargs = min(t_kwargs, best_time(full_verl_kwargs, 1))
     ratio = t_full / t_floor
     print(f"responses: {n} ({n_calls} tool calls, {sum(1 for r in rows if not r[3])} without a call)")
-    print(f"(a) full compute_score : {n / t_full:12,.0f} samples/s  ({t_full * 1e6 / n:6.2f} us/sample, best of {repeat})")
+    print(
+        f"(a) full compute_score : {n / t_full:12,.0f} samples/s  ({t_full * 1e6 / n:6.2f} us/sample, best of {repeat})"
+    )
     print(f"    first pass, cold caches: {n / cold:6,.0f} samples/s  ({cold * 1e6 / n:6.2f} us/sample)")
-    print(f"    with reward=tl_tool's reward_kwargs: {n / t_kwargs:,.0f} samples/s  ({t_kwargs * 1e6 / n:6.2f} us/sample, {t_kwargs / t_floor:.2f}x floor)")
-    print(f"(b) floor, json.loads  : {n / t_floor:12,.0f} samples/s  ({t_floor * 1e6 / n:6.2f} us/sample, best of {repeat})")
+    print(
+        f"    with reward=tl_tool's reward_kwargs: {n / t_kwargs:,.0f} samples/s  ({t_kwargs * 1e6 / n:6.2f} us/sample, {t_kwargs / t_floor:.2f}x floor)"
+    )
+    print(
+        f"(b) floor, json.loads  : {n / t_floor:12,.0f} samples/s  ({t_floor * 1e6 / n:6.2f} us/sample, best of {repeat})"
+    )
     verdict = "OK" if ratio <= TARGET_RATIO else "OVER TARGET"
     print(f"ratio full/floor       : {ratio:.2f}x  (target <= {TARGET_RATIO:.0f}x: {verdict})")
 
@@ -123,12 +126,14 @@ def bench_adapters(rows, repeat: int, group: int = 8) -> None:
     batches = []
     for start in range(0, len(rows), group):
         chunk = rows[start : start + group]
-        batches.append((
-            [[{"role": "assistant", "content": text}] for text, _, _, _ in chunk],
-            [{"ground_truth": gt, "style": "rule"} for _, gt, _, _ in chunk],
-            [{"tools": extra["tools"], "index": 0} for _, _, extra, _ in chunk],
-            ["bfcl"] * len(chunk),
-        ))
+        batches.append(
+            (
+                [[{"role": "assistant", "content": text}] for text, _, _, _ in chunk],
+                [{"ground_truth": gt, "style": "rule"} for _, gt, _, _ in chunk],
+                [{"tools": extra["tools"], "index": 0} for _, _, extra, _ in chunk],
+                ["bfcl"] * len(chunk),
+            )
+        )
     labels = [(prompt + text, tl_tool_label(gt, extra["tools"], "bfcl")) for text, gt, extra, _ in rows]
     logged = []
 
@@ -138,8 +143,13 @@ def bench_adapters(rows, repeat: int, group: int = 8) -> None:
 
     def trl():
         for completions, reward_model, extra_info, sources in batches:
-            tl_tool_reward(completions, reward_model=reward_model, extra_info=extra_info, data_source=sources,
-                           log_metric=lambda k, v: logged.append(v))
+            tl_tool_reward(
+                completions,
+                reward_model=reward_model,
+                extra_info=extra_info,
+                data_source=sources,
+                log_metric=lambda k, v: logged.append(v),
+            )
 
     def openrlhf():
         for query, label in labels:
@@ -154,8 +164,12 @@ def bench_adapters(rows, repeat: int, group: int = 8) -> None:
         t_orl = min(t_orl, best_time(openrlhf, 1))
     print(f"adapters (same {n} responses, best of {repeat}):")
     print(f"  bare compute_score      : {t_bare * 1e6 / n:6.2f} us/sample")
-    print(f"  TRL tl_tool_reward      : {t_trl * 1e6 / n:6.2f} us/sample  (+{(t_trl - t_bare) * 1e6 / n:.2f} us, batches of {group})")
-    print(f"  OpenRLHF reward_func    : {t_orl * 1e6 / n:6.2f} us/sample  (+{(t_orl - t_bare) * 1e6 / n:.2f} us, one query a call)")
+    print(
+        f"  TRL tl_tool_reward      : {t_trl * 1e6 / n:6.2f} us/sample  (+{(t_trl - t_bare) * 1e6 / n:.2f} us, batches of {group})"
+    )
+    print(
+        f"  OpenRLHF reward_func    : {t_orl * 1e6 / n:6.2f} us/sample  (+{(t_orl - t_bare) * 1e6 / n:.2f} us, one query a call)"
+    )
 
 
 def bench_matching(repeat: int) -> None:
@@ -169,9 +183,13 @@ def bench_matching(repeat: int) -> None:
             if 2 in shape:
                 assert abs(sum(m[i][j] for i, j in pair_matching(m)) - total) < 1e-9
             assert abs(sum(m[i][j] for i, j in _exhaustive(m)) - total) < 1e-9
-        t_scipy = best_time(lambda: [scipy_matching(m) for m in mats], repeat) / len(mats) * 1e6
-        t_pair = best_time(lambda: [pair_matching(m) for m in mats], repeat) / len(mats) * 1e6 if 2 in shape else None
-        t_exh = best_time(lambda: [_exhaustive(m) for m in mats], repeat) / len(mats) * 1e6
+        t_scipy = best_time(lambda mats=mats: [scipy_matching(m) for m in mats], repeat) / len(mats) * 1e6
+        t_pair = (
+            best_time(lambda mats=mats: [pair_matching(m) for m in mats], repeat) / len(mats) * 1e6
+            if 2 in shape
+            else None
+        )
+        t_exh = best_time(lambda mats=mats: [_exhaustive(m) for m in mats], repeat) / len(mats) * 1e6
         pair = f"{t_pair:10.2f}" if t_pair is not None else f"{'-':>10s}"
         print(f"  {shape[0]}x{shape[1]:<3d} {t_scipy:10.2f} {pair} {t_exh:11.2f}")
 

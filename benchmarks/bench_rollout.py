@@ -30,9 +30,16 @@ sys.path.insert(0, str(ROOT))
 
 from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
-BENCH_MODEL = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=8,
-                   num_key_value_heads=2, max_position_embeddings=4096, initializer_range=0.02,
-                   tie_word_embeddings=False)
+BENCH_MODEL = dict(
+    hidden_size=256,
+    intermediate_size=1024,
+    num_hidden_layers=4,
+    num_attention_heads=8,
+    num_key_value_heads=2,
+    max_position_embeddings=4096,
+    initializer_range=0.02,
+    tie_word_embeddings=False,
+)
 TIMING_KEYS = ["gen", "old_log_prob", "ref", "update_actor", "update_weights", "step"]
 
 
@@ -46,7 +53,7 @@ def prompts_of_varied_length(n: int, vocab: int, shortest: int, longest: int, se
 def bench_generation(args) -> None:
     import torch
 
-    from tl_plugin.rollout.hf_server import HFGenerationServer
+    from tl_plugin.verl_ext.rollout.hf_server import HFGenerationServer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -54,15 +61,23 @@ def bench_generation(args) -> None:
         if args.model:
             model_path, what = Path(args.model), args.model
         else:
-            from tl_plugin.smoke import build_tiny_model
+            from tl_plugin.cli.smoke import build_tiny_model
 
             model_path = Path(tmp)
             n_params = build_tiny_model(model_path, BENCH_MODEL, seed=0)
-            what = (f"random Qwen2, hidden {BENCH_MODEL['hidden_size']}, {BENCH_MODEL['num_hidden_layers']} layers, "
-                    f"{n_params / 1e6:.1f}M parameters")
+            what = (
+                f"random Qwen2, hidden {BENCH_MODEL['hidden_size']}, {BENCH_MODEL['num_hidden_layers']} layers, "
+                f"{n_params / 1e6:.1f}M parameters"
+            )
         # built as rollout tl_hf builds it; generate runs on the same model object
-        server = HFGenerationServer(str(model_path), device=args.device, dtype=args.dtype, prompt_length=args.longest,
-                                    response_length=args.max_tokens, max_batch_size=max(args.n, 1))
+        server = HFGenerationServer(
+            str(model_path),
+            device=args.device,
+            dtype=args.dtype,
+            prompt_length=args.longest,
+            response_length=args.max_tokens,
+            max_batch_size=max(args.n, 1),
+        )
     model = server.model
     vocab = model.get_input_embeddings().num_embeddings
     prompts = prompts_of_varied_length(args.n, vocab, args.shortest, args.longest)
@@ -80,8 +95,14 @@ def bench_generation(args) -> None:
 
     def generate():
         with torch.no_grad():
-            out = model.generate(ids, attention_mask=mask, max_new_tokens=args.max_tokens, do_sample=False,
-                                 eos_token_id=[], pad_token_id=pad)  # no EOS stop: every row makes max_tokens
+            out = model.generate(
+                ids,
+                attention_mask=mask,
+                max_new_tokens=args.max_tokens,
+                do_sample=False,
+                eos_token_id=[],
+                pad_token_id=pad,
+            )  # no EOS stop: every row makes max_tokens
         if device.type == "cuda":
             torch.cuda.synchronize()
         return out
@@ -107,21 +128,25 @@ def bench_generation(args) -> None:
 
     lengths = sorted(len(p) for p in prompts)
     print(f"(a) generation on {args.device} ({args.dtype}, {torch.get_num_threads()} CPU threads): {what}")
-    print(f"    {args.n} concurrent requests, prompts of {lengths[0]}-{lengths[-1]} tokens, {args.max_tokens} new tokens "
-          f"each (greedy, ignore_eos), {n_new} in all; best of {args.repeat} after a warm-up")
+    print(
+        f"    {args.n} concurrent requests, prompts of {lengths[0]}-{lengths[-1]} tokens, {args.max_tokens} new tokens "
+        f"each (greedy, ignore_eos), {n_new} in all; best of {args.repeat} after a warm-up"
+    )
     print(f"    model.generate, one left-padded batch: {t_generate:8.3f} s  {n_new / t_generate:9.1f} tokens/s (1.00x)")
-    print(f"    HFGenerationServer, asyncio.gather    : {t_server:8.3f} s  {n_new / t_server:9.1f} tokens/s "
-          f"({t_server / t_generate:.2f}x time; target <= 1.2)")
+    print(
+        f"    HFGenerationServer, asyncio.gather    : {t_server:8.3f} s  {n_new / t_server:9.1f} tokens/s "
+        f"({t_server / t_generate:.2f}x time; target <= 1.2)"
+    )
     print(f"    server batches per run: {batches:g}; greedy rows equal to generate's: {same}/{args.n}")
 
 
 def bench_grpo_metrics(path: Path) -> None:
-    """Part (b): ``timing_s/*`` of each step in verl's file logger (``tl_plugin.smoke.read_logged``)."""
-    from tl_plugin.smoke import read_logged
+    """Part (b): ``timing_s/*`` of each step in verl's file logger (``tl_plugin.cli.smoke.read_logged``)."""
+    from tl_plugin.cli.smoke import read_logged
 
     rows = []
     for step, data in read_logged(path):
-        timings = {k[len("timing_s/"):]: float(v) for k, v in data.items() if k.startswith("timing_s/")}
+        timings = {k[len("timing_s/") :]: float(v) for k, v in data.items() if k.startswith("timing_s/")}
         if timings:
             rows.append((step, timings))
     print(f"(b) GRPO step time split from {path} ({len(rows)} steps with timing_s/*)")
@@ -134,8 +159,10 @@ def bench_grpo_metrics(path: Path) -> None:
     missing = [k for k in TIMING_KEYS if k not in present]
     columns = named + (["other"] if "step" in present else [])
     width = max(12, *(len(c) + 1 for c in columns))
-    print("    seconds per step; 'step' column = timing_s/step, 'other' = step minus the parts shown"
-          + (f" (not logged: {', '.join(missing)})" if missing else ""))
+    print(
+        "    seconds per step; 'step' column = timing_s/step, 'other' = step minus the parts shown"
+        + (f" (not logged: {', '.join(missing)})" if missing else "")
+    )
     print("    " + f"{'#':>6}" + "".join(f"{c:>{width}}" for c in columns))
 
     def cells(t):
@@ -147,14 +174,22 @@ def bench_grpo_metrics(path: Path) -> None:
 
     table = [(step, cells(t)) for step, t in rows]
     for step, c in table:
-        print("    " + f"{step:>6}" + "".join(f"{c[k]:>{width}.3f}" if c[k] is not None else f"{'-':>{width}}"
-                                           for k in columns))
+        print(
+            "    "
+            + f"{step:>6}"
+            + "".join(f"{c[k]:>{width}.3f}" if c[k] is not None else f"{'-':>{width}}" for k in columns)
+        )
     means = {k: [c[k] for _, c in table if c[k] is not None] for k in columns}
     means = {k: sum(v) / len(v) if v else None for k, v in means.items()}
-    print("    " + f"{'mean':>6}" + "".join(f"{means[k]:>{width}.3f}" if means[k] is not None else f"{'-':>{width}}"
-                                         for k in columns))
+    print(
+        "    "
+        + f"{'mean':>6}"
+        + "".join(f"{means[k]:>{width}.3f}" if means[k] is not None else f"{'-':>{width}}" for k in columns)
+    )
     if means.get("step"):
-        share = "  ".join(f"{k} {means[k] / means['step']:.0%}" for k in columns if k != "step" and means[k] is not None)
+        share = "  ".join(
+            f"{k} {means[k] / means['step']:.0%}" for k in columns if k != "step" and means[k] is not None
+        )
         print(f"    share of the mean step: {share}")
     if others:
         print(f"    other timing_s keys logged (part of 'other'): {', '.join(others)}")

@@ -26,16 +26,25 @@ sys.path.insert(0, str(ROOT))
 from omegaconf import OmegaConf  # noqa: E402
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset  # noqa: E402
 
-from tl_plugin.prepare import prepare, prepare_config  # noqa: E402
-from tl_plugin.sft import TLSFTDataset  # noqa: E402
+from tl_plugin.cli.prepare import prepare, prepare_config  # noqa: E402
 from tl_plugin.testing import build_tiny_tokenizer  # noqa: E402
+from tl_plugin.verl_ext.sft_dataset import TLSFTDataset  # noqa: E402
 
 CATEGORIES = "[simple_python,multiple,parallel,parallel_multiple]"
 
 
 def rows_file(out: Path, tools_in_prompt: str) -> Path:
-    prepare(prepare_config(["source=bfcl", f"categories={CATEGORIES}", f"out={out}", "kinds=[sft]",
-                            f"tools_in_prompt={tools_in_prompt}"]))
+    prepare(
+        prepare_config(
+            [
+                "source=bfcl",
+                f"categories={CATEGORIES}",
+                f"out={out}",
+                "kinds=[sft]",
+                f"tools_in_prompt={tools_in_prompt}",
+            ]
+        )
+    )
     return out / "sft" / "train.parquet"
 
 
@@ -76,7 +85,9 @@ def main() -> None:
         assert variants[0][1][0]["input_ids"].tolist() == variants[2][1][0]["input_ids"].tolist()
         n_weighted = sum(float(variants[2][1][i]["loss_mask"].max()) > 1 for i in range(n))
 
-        print(f"{n} rows (BFCL simple_python, multiple, parallel, parallel_multiple), {n_weighted} with PKT weights > 1")
+        print(
+            f"{n} rows (BFCL simple_python, multiple, parallel, parallel_multiple), {n_weighted} with PKT weights > 1"
+        )
         print(f"__getitem__ per row, best of {args.repeat} passes:")
         stock_ms = None
         for name, ds in variants:

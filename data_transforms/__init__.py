@@ -8,5 +8,5 @@
 - ``writers``: RL and SFT rows and atomic parquet writes; ``split``: splits disjoint by tool name;
   ``tally``: counts of everything read, written, masked and dropped.
 
-``tl_plugin.prepare`` (the ``tl-prepare`` CLI) puts them together.
+``tl_plugin.cli.prepare`` (the ``tl-prepare`` CLI) puts them together.
 """

@@ -138,6 +138,7 @@ def iter_bfcl(categories, dot_to_underscore: bool = False, relevance: bool = Fal
         if category in CALL_CATEGORIES:
             answers = {a["id"]: a for a in _jsonl(data / "possible_answer" / f"BFCL_v4_{category}.json")}
         for question in _jsonl(data / f"BFCL_v4_{category}.json"):
-            yield f"BFCL_v4_{category}:{question.get('id')}", read_bfcl(
-                category, question, answers.get(question.get("id")), dot_to_underscore
+            yield (
+                f"BFCL_v4_{category}:{question.get('id')}",
+                read_bfcl(category, question, answers.get(question.get("id")), dot_to_underscore),
             )

@@ -8,7 +8,7 @@ data such as BFCL hold a prompt and a gold answer only, so MAE has nothing to ma
     user -> assistant: wrong call -> tool: error message -> assistant: gold call
 
 The wrong call is made from the gold call in one of :data:`KINDS`, and the error message is worded
-as Python itself words it, so :func:`data_transforms.feedback.classify_feedback` files it under the
+as Python itself words it, so :func:`data_transforms.tool_feedback.classify_feedback` files it under the
 same category (a test checks every kind). ``tl-prepare errors.fraction=0.3`` uses it on training
 records (demos and the MAE ablation); evaluation records are never touched.
 

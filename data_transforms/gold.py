@@ -14,6 +14,9 @@ report those rows instead of writing a row no response can get right.
 >>> gold_problem(gold, tools)
 >>> gold_problem([{"name": "f", "arguments": {"x": []}}], tools)
 "tool 'f' parameter 'x' has no acceptable value"
+>>> gold_problem([{"name": "f", "arguments": {"x": [[None, False]]}}],
+...              [{"name": "f", "parameters": {"properties": {"x": {"type": "array", "items": {"type": "string"}}}}}])
+"tool 'f' parameter 'x': the gold value [None, False] fails the type check for its schema {'type': 'array', 'items': {'type': 'string'}}"
 >>> gold_problem([{"name": "f", "arguments": {"y": [1]}}], tools)
 "tool 'f' parameter 'y' is required by the gold answer but not in the tool's schema"
 >>> tools[0]["parameters"]["required"] = ["x"]
@@ -23,7 +26,7 @@ report those rows instead of writing a row no response can get right.
 
 from __future__ import annotations
 
-from reward_fns.values import dict_form
+from reward_fns.values import dict_form, value_matches
 
 __all__ = ["gold_problem", "reference_answer"]
 
@@ -90,4 +93,14 @@ def gold_problem(gold: list, tools: list) -> str | None:
                 return f"tool {call['name']!r} parameter {param!r} has no acceptable value"
             if param not in props and "" not in acceptable:
                 return f"tool {call['name']!r} parameter {param!r} is required by the gold answer but not in the tool's schema"
+            reference = next((v for v in acceptable if v != ""), None)
+            if param in props and reference is not None:
+                # the value a reference answer gives must pass the reward's own type rules (BFCL's):
+                # e.g. [None, False] for a list of strings fails them, so no answer scores +1
+                value = _concrete(reference, dict_form(acceptable, props[param]))
+                if not value_matches(value, acceptable, props[param]):
+                    return (
+                        f"tool {call['name']!r} parameter {param!r}: the gold value {value!r} fails the type "
+                        f"check for its schema {props[param]!r}"
+                    )
     return None

@@ -1,7 +1,7 @@
 """MAE: find the assistant steps whose tool calls got an error back (TL-Training 4.1, SPEC 5).
 
 An assistant message with tool calls is answered by the tool messages that follow it (up to the
-next non-tool message). Each response is classified with :func:`~data_transforms.feedback.classify_feedback`;
+next non-tool message). Each response is classified with :func:`~data_transforms.tool_feedback.classify_feedback`;
 the step is erroneous when any response falls in ``error_categories`` (default: every category
 but ``ok``). The writers then give such a step ``loss_mask: 0`` while keeping it in the context of
 later turns (``mode=mask``), or leave it out of the per-turn rows (``mode=drop``, the released
@@ -22,7 +22,7 @@ no evidence against it.
 
 from __future__ import annotations
 
-from data_transforms.feedback import ERROR_CATEGORIES, classify_feedback
+from data_transforms.tool_feedback import ERROR_CATEGORIES, classify_feedback
 
 __all__ = ["MODES", "erroneous_steps", "step_feedback"]
 

@@ -50,7 +50,6 @@ __all__ = [
 ROLES = ("system", "user", "assistant", "tool")
 
 
-
 class RecordError(ValueError):
     """Bad input data: says which row and which field."""
 
@@ -98,9 +97,16 @@ def canonical_tool(schema, row: str = "?", field_name: str = "tools") -> dict:
         raise RecordError(row, f"{field_name}[{name}].parameters.properties", f"must be an object, got {props!r}")
     required = params.get("required", [])
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-        raise RecordError(row, f"{field_name}[{name}].parameters.required", f"must be a list of names, got {required!r}")
+        raise RecordError(
+            row, f"{field_name}[{name}].parameters.required", f"must be a list of names, got {required!r}"
+        )
     out = {k: copy.deepcopy(v) for k, v in schema.items() if k not in ("name", "description", "parameters")}
-    return {"name": name, "description": str(schema.get("description") or ""), "parameters": canonical_schema(params)[0], **out}
+    return {
+        "name": name,
+        "description": str(schema.get("description") or ""),
+        "parameters": canonical_schema(params)[0],
+        **out,
+    }
 
 
 def _hoist_required(schema):
@@ -245,8 +251,12 @@ def check_record(rec: Record) -> Record:
             # another format, e.g. ReAct text read as ToolACE), and training on it would be wrong
             before = next((m for m in reversed(rec.messages[:i]) if m["role"] != "tool"), None)
             if before is None or before["role"] != "assistant" or not before.get("tool_calls"):
-                raise RecordError(rec.id, where, "a tool message that follows no tool call: were the calls "
-                                  "written in another format than this source reads?")
+                raise RecordError(
+                    rec.id,
+                    where,
+                    "a tool message that follows no tool call: were the calls "
+                    "written in another format than this source reads?",
+                )
     if not any(m["role"] == "user" for m in rec.messages):
         raise RecordError(rec.id, "messages", "no user message")
     if rec.gold is None and not any(m["role"] == "assistant" for m in rec.messages):

@@ -1,6 +1,6 @@
 """One self-evolution round as pure data (ToolDev 3.4, SPEC 7): screen, vote, write rows, report.
 
-``tl-evolve`` (``tl_plugin/evolve.py``) generates text with a model; everything it decides about
+``tl-evolve`` (``tl_plugin/cli/evolve.py``) generates text with a model; everything it decides about
 that text is here, on plain data:
 
 1. :func:`screen_tools`: the tools the model wrote for a query, through the tool rules;
@@ -90,16 +90,31 @@ def read_queries(path) -> list:
 
 def screen_tools(query_id: str, query: str, tools_text: str, name_pattern: str | None = DEFAULT_NAME_PATTERN) -> dict:
     """A new entry with the generated tools parsed and checked; ``stage`` is None when they pass."""
-    entry = {"id": query_id, "query": query, "tools_text": tools_text, "tools": None, "tool_problems": [],
-             "samples": [], "parsed": [], "vote": None, "answer": None, "answer_problems": [],
-             "kept": False, "stage": None}
+    entry = {
+        "id": query_id,
+        "query": query,
+        "tools_text": tools_text,
+        "tools": None,
+        "tool_problems": [],
+        "samples": [],
+        "parsed": [],
+        "vote": None,
+        "answer": None,
+        "answer_problems": [],
+        "kept": False,
+        "stage": None,
+    }
     raw, problems = parse_tools(tools_text)
     if problems:
-        entry.update(tool_problems=[str(p) for p in problems], tool_codes=[p.code for p in problems], stage="tool_parse")
+        entry.update(
+            tool_problems=[str(p) for p in problems], tool_codes=[p.code for p in problems], stage="tool_parse"
+        )
         return entry
     problems = check_tools(raw, name_pattern)
     if problems:
-        entry.update(tool_problems=[str(p) for p in problems], tool_codes=[p.code for p in problems], stage="tool_rules")
+        entry.update(
+            tool_problems=[str(p) for p in problems], tool_codes=[p.code for p in problems], stage="tool_rules"
+        )
         return entry
     # canonical form (plain schema, JSON-Schema types): what the invocation prompt and rows show
     entry["tools"] = canonical_tools(raw, query_id, "tools")
@@ -121,8 +136,14 @@ def judge_answers(entry: dict, samples: list, min_votes: int = 1, tie_break: str
     entry.update(
         samples=list(samples),
         parsed=parsed,
-        vote={"winner": vote.winner, "votes": vote.votes, "n_samples": vote.n_samples, "counts": vote.counts,
-              "tie": vote.tie, "reason": vote.reason},
+        vote={
+            "winner": vote.winner,
+            "votes": vote.votes,
+            "n_samples": vote.n_samples,
+            "counts": vote.counts,
+            "tie": vote.tie,
+            "reason": vote.reason,
+        },
     )
     if vote.winner is None:
         entry["stage"] = "vote"
@@ -130,23 +151,31 @@ def judge_answers(entry: dict, samples: list, min_votes: int = 1, tie_break: str
     entry["answer"] = parsed[vote.winner]
     problems = check_answer(entry["answer"], entry["tools"])
     if problems:
-        entry.update(answer_problems=[str(p) for p in problems], answer_codes=[p.code for p in problems],
-                     stage="answer_rules")
+        entry.update(
+            answer_problems=[str(p) for p in problems], answer_codes=[p.code for p in problems], stage="answer_rules"
+        )
         return entry
     entry.update(kept=True, stage="kept")
     return entry
 
 
-def round_rows(entries: list, ratios: dict, seed: int, prompts: TaskPrompts = TaskPrompts(),
-               opts: RowOptions | None = None, tally: Tally | None = None) -> tuple[list, dict]:
+def round_rows(
+    entries: list,
+    ratios: dict,
+    seed: int,
+    prompts: TaskPrompts = TaskPrompts(),
+    opts: RowOptions | None = None,
+    tally: Tally | None = None,
+) -> tuple[list, dict]:
     """SFT rows from the kept entries: ``(rows, {task: rows})`` for tasks generation and invocation."""
     opts, tally = opts or RowOptions(), tally if tally is not None else Tally()
     generation, invocation = [], []
     for entry in entries:
         if not entry["kept"]:
             continue
-        generation.append(generation_row(entry["query"], entry["tools"], f"{entry['id']}:generation", prompts,
-                                         opts.tools_in_prompt))
+        generation.append(
+            generation_row(entry["query"], entry["tools"], f"{entry['id']}:generation", prompts, opts.tools_in_prompt)
+        )
         answer = {"role": "assistant", "content": "", "tool_calls": entry["answer"]}
         rec = Record(f"{entry['id']}:invocation", [{"role": "user", "content": entry["query"]}, answer], entry["tools"])
         invocation.extend(sft_rows(rec, "tl_evolve", opts, tally))
@@ -168,8 +197,9 @@ def round_report(entries: list, k: int) -> dict:
     stopped = Counter(e["stage"] for e in entries)
     for name in FILTERS:
         out = reaching - stopped.get(name, 0)
-        filters.append({"filter": name, "in": reaching, "out": out,
-                        "yield": round(out / reaching, 4) if reaching else None})
+        filters.append(
+            {"filter": name, "in": reaching, "out": out, "yield": round(out / reaching, 4) if reaching else None}
+        )
         reaching = out
     codes_key = {"tool_parse": "tool_codes", "tool_rules": "tool_codes", "answer_rules": "answer_codes"}
     for name in FILTERS:

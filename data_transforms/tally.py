@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from data_transforms.feedback import FEEDBACK_CATEGORIES
+from data_transforms.tool_feedback import FEEDBACK_CATEGORIES
 
 __all__ = ["MAX_LISTED", "Tally"]
 

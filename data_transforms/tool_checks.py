@@ -83,6 +83,7 @@ TOOL_SCHEMA = {
 }
 _TOOL_VALIDATOR = Draft7Validator(TOOL_SCHEMA)
 
+
 # Values are checked without the regex keywords: a model-written pattern such as "(a+)+$" would
 # make Python's backtracking `re` take exponential time on a model-written value.
 def _skip(validator, value, instance, schema):
@@ -222,17 +223,20 @@ def check_tools(tools: list, name_pattern: str | None = DEFAULT_NAME_PATTERN) ->
                 found.append(Problem("invalid_json_schema", loc, exc.message))
             ref = _outside_reference(params)
             if ref is not None:
-                found.append(Problem(
-                    "invalid_json_schema", f"{where}.parameters", f"$ref {ref!r} points outside the schema"
-                ))
+                found.append(
+                    Problem("invalid_json_schema", f"{where}.parameters", f"$ref {ref!r} points outside the schema")
+                )
             props, required = params.get("properties"), params.get("required")
             if isinstance(props, dict) and isinstance(required, list):
                 for name in required:
                     if isinstance(name, str) and name not in props:
-                        found.append(Problem(
-                            "required_not_in_properties", f"{where}.parameters.required",
-                            f"{name!r} is required but not a declared parameter",
-                        ))
+                        found.append(
+                            Problem(
+                                "required_not_in_properties",
+                                f"{where}.parameters.required",
+                                f"{name!r} is required but not a declared parameter",
+                            )
+                        )
         problems.extend(found)
     return problems
 
@@ -253,10 +257,13 @@ def check_answer(calls: list, tools: list) -> list:
         props = tool["parameters"].get("properties", {})
         for param, value in call["arguments"].items():
             if param not in props:
-                problems.append(Problem(
-                    "hallucinated_parameter", f"{where}.arguments.{param}",
-                    f"{call['name']} has no parameter {param!r}",
-                ))
+                problems.append(
+                    Problem(
+                        "hallucinated_parameter",
+                        f"{where}.arguments.{param}",
+                        f"{call['name']} has no parameter {param!r}",
+                    )
+                )
                 continue
             try:
                 error = next(_ValueValidator(props[param]).iter_errors(value), None)
@@ -267,8 +274,11 @@ def check_answer(calls: list, tools: list) -> list:
                 problems.append(Problem("invalid_value", f"{where}.arguments.{param}", message[:300]))
         for param in tool["parameters"].get("required", []):
             if param not in call["arguments"]:
-                problems.append(Problem(
-                    "missing_required", f"{where}.arguments",
-                    f"{call['name']} needs {param!r}",
-                ))
+                problems.append(
+                    Problem(
+                        "missing_required",
+                        f"{where}.arguments",
+                        f"{call['name']} needs {param!r}",
+                    )
+                )
     return problems

@@ -107,7 +107,9 @@ def _task_row(row_id: str, system: str, user: str, answer: str, tools_in_prompt:
     return {"messages": out, "tools": "[]", "id": row_id}
 
 
-def adaption_row(tool: dict, row_id: str, prompts: TaskPrompts = TaskPrompts(), tools_in_prompt: str = "native") -> dict:
+def adaption_row(
+    tool: dict, row_id: str, prompts: TaskPrompts = TaskPrompts(), tools_in_prompt: str = "native"
+) -> dict:
     """Documentation adaption: the tool's description in, its whole schema out."""
     user = prompts.adaption_user.format(description=tool["description"])
     return _task_row(row_id, prompts.signature_system, user, tools_answer(tool), tools_in_prompt)

@@ -57,9 +57,7 @@ def canonical_value(value):
 
 def canonical_answer(calls: list) -> str:
     """The vote key of an answer: its calls as a sorted multiset of canonical calls."""
-    keys = sorted(
-        json.dumps([call["name"], canonical_value(call["arguments"])], ensure_ascii=False) for call in calls
-    )
+    keys = sorted(json.dumps([call["name"], canonical_value(call["arguments"])], ensure_ascii=False) for call in calls)
     return json.dumps(keys, ensure_ascii=False)
 
 

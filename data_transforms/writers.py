@@ -30,12 +30,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_transforms.feedback import ERROR_CATEGORIES
 from data_transforms.gold import gold_problem, reference_answer
 from data_transforms.masking import MODES, erroneous_steps, step_feedback
 from data_transforms.records import Record, record_name, wrap_gold
 from data_transforms.render import DEFAULT_SYSTEM_TEXT, TOOLS_IN_PROMPT, chat_messages, tools_json
 from data_transforms.tally import Tally
+from data_transforms.tool_feedback import ERROR_CATEGORIES
 from reward_fns.openrlhf_reward import tl_tool_label
 
 __all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_json", "write_jsonl", "write_parquet"]
@@ -66,7 +66,9 @@ class RowOptions:
             raise ValueError(f"mae.error_categories: unknown {sorted(unknown)}; choose from {list(ERROR_CATEGORIES)}")
         self.error_categories = tuple(self.error_categories)
         if self.label_column in RESERVED_COLUMNS:
-            raise ValueError(f"rl.label_column must not be one of the RL row's own columns {RESERVED_COLUMNS}, got {self.label_column!r}")
+            raise ValueError(
+                f"rl.label_column must not be one of the RL row's own columns {RESERVED_COLUMNS}, got {self.label_column!r}"
+            )
         if self.agent_name is None:
             self.agent_name = "tl_tool_agent" if self.tools_in_prompt == "native" else "single_turn_agent"
 
@@ -167,7 +169,7 @@ def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: st
             return []
         last = max(good)  # messages after the last trained one teach nothing
         return [_sft_row(rec.messages[: last + 1], set(good), rec, opts)]
-    for i, category in errors.items():
+    for category in errors.values():
         tally.drop("sft", f"erroneous_step:{category}", record_name(rec))
     return [_sft_row(rec.messages[: i + 1], {i}, rec, opts) for i in good]
 

@@ -6,7 +6,7 @@
 # Time (estimated, not measured: no GPU was available to this project): a round generates 1 tool set + k=5 calls for each of 10,000 queries (~60,000 samples) with
 # vLLM, then trains LoRA on the kept rows: roughly 1-3 h a round on H100s, 3 rounds.
 # Model: the stage-2 checkpoint in Hugging Face form (example_configs/tooldev_sft.sh saves one under
-# checkpoints/.../global_step_N/huggingface; merge LoRA with tl_plugin.sft_launch.hf_model).
+# checkpoints/.../global_step_N/huggingface; merge LoRA with tl_plugin.cli.launch.hf_model).
 # Queries: JSON Lines {"id", "query"} or one query per line (.txt); the paper used 10,000 new
 # queries per round for 3 rounds (queries_per_round=10000 rounds=3); 30,000 queries in all.
 # Paper settings (ToolDev 4.1 and appendix A): 3 rounds, tools sampled at temperature 1.0, k=5 calls
@@ -24,7 +24,7 @@ TRAIN_OVERRIDES="train.overrides=['data.max_length=8192',\
 'data.max_token_len_per_gpu=16384','data.truncation=right','engine.strategy=fsdp2',\
 'trainer.n_gpus_per_node=$NGPUS','trainer.logger=[console]']"
 
-"${PYTHON:-python3}" -m tl_plugin.evolve \
+"${PYTHON:-python3}" -m tl_plugin.cli.evolve \
     backend=vllm \
     model="$MODEL" \
     queries="$QUERIES" \

@@ -36,8 +36,8 @@ import json
 import os
 from functools import lru_cache
 
-from reward_fns.trl_reward import LOGGED_KEYS
 from reward_fns.tl_tool import compute_score, reward_settings
+from reward_fns.trl_reward import LOGGED_KEYS
 
 __all__ = ["LABEL_FIELDS", "reward_func", "response_text", "tl_tool_label"]
 
@@ -105,7 +105,9 @@ def reward_func(queries, prompts, labels, **kwargs) -> dict:
         label = _decode_label(labels[i], i)
         extra = {"tools": label["tools"]} if label.get("tools") is not None else None
         text = response_text(query, prompts[i] if i < len(prompts) else "")
-        results.append(compute_score(label.get("data_source") or "tl_tool", text, label["ground_truth"], extra, **reward_kwargs))
+        results.append(
+            compute_score(label.get("data_source") or "tl_tool", text, label["ground_truth"], extra, **reward_kwargs)
+        )
     keys = [key for key in LOGGED_KEYS if results and key in results[0]]
     rewards = [float(r["score"]) for r in results]
     scores = [float(r.get("correct", 0)) for r in results]

@@ -41,7 +41,7 @@ that names an acceptable answer's tool (evaluate.py counts TS, then its PI pass 
 ``AttributeError``); (3) an input that Python's ``json`` refuses with another error than
 ``JSONDecodeError`` (an integer of more than 4300 digits, nesting deeper than the recursion
 limit); (4) a response that is not a string. Answers are read from ``ground_truth`` as decoded
-calls; ``data_transforms.rotbench`` reads RoTBench's answer texts with the shared ReAct parser,
+calls; ``data_transforms.rotbench_data`` reads RoTBench's answer texts with the shared ReAct parser,
 which gives what evaluate.py reads on every one of the 1,912 answers in RoTBench's ten files.
 
 Any other format (``auto``, ``react``, ``hermes``, ``json``, ``python``) is the LENIENT judging,
@@ -253,8 +253,9 @@ def rotbench_result(
     return _judge(parsed, _compile(answers, finish_name, ask_name), tool_names, finish_name, weights, evaluate_py)
 
 
-def _judge(parsed: ParseResult, answers: tuple, tool_params: Mapping, finish_name: str, w: RewardWeights,
-           evaluate_py: bool) -> dict:
+def _judge(
+    parsed: ParseResult, answers: tuple, tool_params: Mapping, finish_name: str, w: RewardWeights, evaluate_py: bool
+) -> dict:
     calls = parsed.calls if parsed.status != MALFORMED else []
     result = empty_result(len(calls), 1)
     if parsed.status == MALFORMED:
@@ -303,7 +304,10 @@ def _judge(parsed: ParseResult, answers: tuple, tool_params: Mapping, finish_nam
         redundant = any(k in props for k in extra)
         missing = not closest.params.issubset(keys)
         result["param_hallucination"], result["param_redundant"], result["param_missing"] = (
-            int(hallucinated), int(redundant), int(missing))
+            int(hallucinated),
+            int(redundant),
+            int(missing),
+        )
         result["score"] = (
             hallucinated * w.param_hallucination + redundant * w.param_redundant + missing * w.param_missing
         )
@@ -396,7 +400,7 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     """Score one response by RoTBench's rules; returns a dict with exactly ``RESULT_KEYS``.
 
     ``ground_truth``: ``{"answers": [{"name", "arguments"}, ...], "finish": name, "ask": name}``
-    as a JSON string or dict (``data_transforms.rotbench.ground_truth`` builds it);
+    as a JSON string or dict (``data_transforms.rotbench_data.ground_truth`` builds it);
     ``extra_info["tools"]``: the candidate tool schemas, a JSON string or list (without them the
     answers' own tools and keys stand in). ``kwargs`` (verl's ``reward_kwargs``) override reward
     values (``wrong_tool=-1.0``, ...) and the reading: ``format="rotbench"`` (the default, also
@@ -408,7 +412,9 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     fmt, rest = _split_format(kwargs)
     settings = reward_settings(rest)
     if settings.mode != "gold":
-        raise ValueError(f"the RoTBench reward scores against gold answers only; reward_kwargs.mode is {settings.mode!r}")
+        raise ValueError(
+            f"the RoTBench reward scores against gold answers only; reward_kwargs.mode is {settings.mode!r}"
+        )
     raw_tools = extra_info.get("tools") if isinstance(extra_info, dict) else None
     if type(ground_truth) is str and (raw_tools is None or type(raw_tools) is str):
         answers, tool_params, finish_name = _ground_truth_and_tools(ground_truth, raw_tools)

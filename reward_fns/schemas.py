@@ -61,7 +61,7 @@ def _gold_call(i: int, item) -> GoldCall:
     if isinstance(item, dict) and "name" in item:
         name, args = item["name"], item.get("arguments", {})
     elif isinstance(item, dict) and len(item) == 1:
-        (name, args), = item.items()
+        ((name, args),) = item.items()
     else:
         raise ValueError(
             f"ground_truth[{i}] must be {{'name': str, 'arguments': {{param: [values]}}}} "

@@ -124,9 +124,7 @@ def _judge(args: dict, plan: tuple, w: RewardWeights) -> tuple[float, tuple, boo
                 content = True
     missing = not must.issubset(args)
     if hallucinated or redundant or missing:
-        reward = (
-            hallucinated * w.param_hallucination + redundant * w.param_redundant + missing * w.param_missing
-        )
+        reward = hallucinated * w.param_hallucination + redundant * w.param_redundant + missing * w.param_missing
         return reward, _PARAM_CATEGORIES[hallucinated, redundant, missing], False
     if content:
         return w.content, _CONTENT, True
@@ -250,7 +248,12 @@ def score_calls(
     # reward-maximising matching above need not be that one, so unless it is, check on its own.
     pi = names_right and (
         params_right
-        or _perfect([[cell[2] and pred["name"] == plans[j][0] for j, cell in enumerate(row)] for pred, row in zip(pred_calls, pairs)])
+        or _perfect(
+            [
+                [cell[2] and pred["name"] == plans[j][0] for j, cell in enumerate(row)]
+                for pred, row in zip(pred_calls, pairs)
+            ]
+        )
     )
     result["correct"] = result["cf"] = int(correct)
     result["score"] = w.correct if correct else total / max(n_pred, n_gold)

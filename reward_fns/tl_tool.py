@@ -32,7 +32,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-from .feedback import FEEDBACK_KEYS, FeedbackWeights, hermes_blocks, model_text, score_feedback
+from .feedback_reward import FEEDBACK_KEYS, FeedbackWeights, hermes_blocks, model_text, score_feedback
 from .parsing import FORMATS, MALFORMED, parse_tool_calls
 from .schemas import check_gold_against_tools, decode_gold_calls, index_tools, tools_from_gold
 from .scoring import RESULT_KEYS, RewardWeights, compile_plans, empty_result, score_calls
@@ -128,7 +128,7 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     against ``ground_truth`` (keys ``RESULT_KEYS``; ``score`` in [-2, 1] with the default values,
     1 exactly when the answer is fully right); ``feedback`` scores a multi-turn trajectory from
     the tool feedback the ``tl_multiturn_agent`` loop recorded in ``extra_info["tl_feedback"]``
-    (keys ``FEEDBACK_KEYS``, see :mod:`reward_fns.feedback`); ``mixed`` uses gold where
+    (keys ``FEEDBACK_KEYS``, see :mod:`reward_fns.feedback_reward`); ``mixed`` uses gold where
     ``ground_truth`` is given and feedback where it is ``None`` or empty (keys ``MIXED_KEYS``).
     Other ``kwargs`` override reward values (``wrong_tool=-1.0``, ``final_answer=1.0``, ...) and
     the parse format (``format="hermes"``; default ``auto``).

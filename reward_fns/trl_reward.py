@@ -89,8 +89,12 @@ def _field(value, key: str):
     return value.get(key) if isinstance(value, dict) else value
 
 
-def make_tl_tool_reward(ground_truth_column: str = "reward_model", tools_column: str = "extra_info",
-                        data_source_column: str = "data_source", **reward_kwargs):
+def make_tl_tool_reward(
+    ground_truth_column: str = "reward_model",
+    tools_column: str = "extra_info",
+    data_source_column: str = "data_source",
+    **reward_kwargs,
+):
     """A TRL reward function over the given columns, with ``reward_kwargs`` as in verl
     (``format``, ``mode``, reward values). A column may hold the value itself or, as tl-prepare
     writes it, a struct with a ``ground_truth`` / ``tools`` field."""
@@ -98,7 +102,9 @@ def make_tl_tool_reward(ground_truth_column: str = "reward_model", tools_column:
 
     def tl_tool_reward(completions, **kwargs) -> list[float]:
         n = len(completions)
-        gt_col = ground_truth_column if ground_truth_column in kwargs or "ground_truth" not in kwargs else "ground_truth"
+        gt_col = (
+            ground_truth_column if ground_truth_column in kwargs or "ground_truth" not in kwargs else "ground_truth"
+        )
         tools_col = tools_column if tools_column in kwargs or "tools" not in kwargs else "tools"
         truths = _column(kwargs, gt_col, n)
         tools = kwargs.get(tools_col) or [None] * n
@@ -106,8 +112,11 @@ def make_tl_tool_reward(ground_truth_column: str = "reward_model", tools_column:
         results = []
         for i, completion in enumerate(completions):
             extra = {"tools": _field(tools[i], "tools")} if tools[i] is not None else None
-            results.append(compute_score(sources[i], completion_text(completion), _field(truths[i], "ground_truth"),
-                                         extra, **reward_kwargs))
+            results.append(
+                compute_score(
+                    sources[i], completion_text(completion), _field(truths[i], "ground_truth"), extra, **reward_kwargs
+                )
+            )
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and results:
             for key in LOGGED_KEYS:

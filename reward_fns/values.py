@@ -36,7 +36,7 @@ verdicts, for scoring many responses against one gold call:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .schema_types import json_type
 
@@ -160,9 +160,9 @@ def _dict_matches(value: dict, options) -> bool:
     for option in options:
         if option == "" or not isinstance(option, dict):
             continue
-        if all(
-            k in option and _contains([_std(o) for o in option[k]], _std(v)) for k, v in value.items()
-        ) and all(k in value or "" in v for k, v in option.items()):
+        if all(k in option and _contains([_std(o) for o in option[k]], _std(v)) for k, v in value.items()) and all(
+            k in value or "" in v for k, v in option.items()
+        ):
             return True
     return False
 
@@ -238,8 +238,11 @@ def acceptance_test(acceptable: list, schema: dict | None = None) -> Callable[[o
     nested = _schema_type(schema.get("items")) if expected is list and isinstance(schema, dict) else None
     if expected is list and gold_type in (list, None) and nested is not dict:
         return _list_test(acceptable, nested)
-    if gold_type is not None and gold_type is not expected and expected is not None and (
-        expected is not list or nested is None
+    if (
+        gold_type is not None
+        and gold_type is not expected
+        and expected is not None
+        and (expected is not list or nested is None)
     ):
         return _variable_test(index, expected, gold_type)
     return lambda value: value_matches(value, acceptable, schema)

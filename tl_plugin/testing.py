@@ -16,22 +16,37 @@ from pathlib import Path
 CHAT_TEMPLATE = resources.files("tl_plugin") / "data" / "qwen2_5_tool_template.jinja"
 LLAMA_CHAT_TEMPLATE = resources.files("tl_plugin") / "data" / "llama3_1_tool_template.jinja"
 TEMPLATES = ("qwen2.5", "llama3.1")
-# Qwen2Config sizes of the smallest model the tests train or load (tl_plugin.smoke.build_tiny_model)
-TINY_QWEN = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-             "num_attention_heads": 2, "num_key_value_heads": 1}
+# Qwen2Config sizes of the smallest model the tests train or load (tl_plugin.cli.smoke.build_tiny_model)
+TINY_QWEN = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+}
 
 _CONTROL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _TOOL_MARKERS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
 
 # Llama 3's special tokens used by the Llama 3.1 format, in the order of their ids there
 _LLAMA_BOS, _LLAMA_EOS, _LLAMA_PAD = "<|begin_of_text|>", "<|eot_id|>", "<|finetune_right_pad_id|>"
-_LLAMA_TOKENS = [_LLAMA_BOS, "<|end_of_text|>", _LLAMA_PAD, "<|start_header_id|>", "<|end_header_id|>",
-                 "<|eom_id|>", _LLAMA_EOS, "<|python_tag|>"]
+_LLAMA_TOKENS = [
+    _LLAMA_BOS,
+    "<|end_of_text|>",
+    _LLAMA_PAD,
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eom_id|>",
+    _LLAMA_EOS,
+    "<|python_tag|>",
+]
 # Llama 3's pre-tokenizer split (its tokenizer.json): unlike GPT-2's, it keeps a run of newlines in
 # one piece whatever follows, so the "\n\n" ending each header is the same token(s) in a generation
 # prompt and in a rendered message
-_LLAMA_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+_LLAMA_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 _CALLS = [
     {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}},
@@ -53,8 +68,14 @@ def _corpus() -> list[str]:
     return lines * 20
 
 
-_LLAMA_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Current weather.", "parameters": {
-    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+_LLAMA_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def _llama_corpus() -> list[str]:
@@ -154,10 +175,12 @@ def _llama_tokenizer(vocab_size: int):
     from tokenizers import Regex, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(_LLAMA_SPLIT), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_LLAMA_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok = _bpe(vocab_size, _LLAMA_TOKENS, _llama_corpus(), pre_tokenizer)
     tok.post_processor = processors.TemplateProcessing(  # as Llama 3's: a bos in front of each text
         single=f"{_LLAMA_BOS} $A",

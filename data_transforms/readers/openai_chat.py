@@ -59,7 +59,11 @@ def _content(value, role: str, row_name: str, where: str) -> str:
             elif isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
             else:
-                raise RecordError(row_name, f"{where}[{j}]", f"only text parts {{'type': 'text', 'text': str}} can be read, got {str(part)[:120]!r}")
+                raise RecordError(
+                    row_name,
+                    f"{where}[{j}]",
+                    f"only text parts {{'type': 'text', 'text': str}} can be read, got {str(part)[:120]!r}",
+                )
         return "\n".join(texts)
     if role == "tool" and isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)  # some dumps keep a tool's JSON result decoded

@@ -117,8 +117,12 @@ def _read(row, row_name, keep_system_text, assistant, tool) -> Record:
     if called and not tools:
         # Calls without schemas cannot be rendered or checked; most likely the embedded list is
         # not JSON (ToolBench prints Python reprs) or has a syntax error.
-        raise RecordError(row_name, "tools", "the assistant calls tools, but no JSON list of tool schemas was "
-                          "found in the system prompt and the row has no tools/functions field")
+        raise RecordError(
+            row_name,
+            "tools",
+            "the assistant calls tools, but no JSON list of tool schemas was "
+            "found in the system prompt and the row has no tools/functions field",
+        )
     return finish(Record(id=row_id(row, row_name), messages=messages, tools=tools or []), row_name)
 
 
@@ -179,8 +183,9 @@ def _toolace_assistant(row_name: str):
             return "", result.calls
         if result.status == "malformed":
             # It starts like a call list (`[name(` + keyword) but does not parse: bad data, not an answer.
-            raise RecordError(row_name, turn.field, f"a Python call list that does not parse ({result.error}): "
-                              f"{turn.text[:120]!r}")
+            raise RecordError(
+                row_name, turn.field, f"a Python call list that does not parse ({result.error}): {turn.text[:120]!r}"
+            )
         return turn.text, []
 
     return assistant
@@ -226,8 +231,9 @@ def _react_assistant(row_name: str):
     def assistant(turn: Turn, tool_names: set):
         result = parse_tool_calls(turn.text, "react")
         if result.status == "malformed":
-            raise RecordError(row_name, turn.field, f"a ReAct step that does not parse ({result.error}): "
-                              f"{turn.text[:120]!r}")
+            raise RecordError(
+                row_name, turn.field, f"a ReAct step that does not parse ({result.error}): {turn.text[:120]!r}"
+            )
         if result.status != "ok":
             return turn.text, []
         action = _ACTION_LINE.search(turn.text)  # None only if the Action line sat after a </think>

@@ -111,7 +111,12 @@ def _flat_parameters(tool):
         return tool
     fn = tool["function"] if isinstance(tool.get("function"), dict) else tool
     params = fn.get("parameters")
-    if isinstance(params, dict) and params and "properties" not in params and all(isinstance(v, dict) for v in params.values()):
+    if (
+        isinstance(params, dict)
+        and params
+        and "properties" not in params
+        and all(isinstance(v, dict) for v in params.values())
+    ):
         fn = {**fn, "parameters": {"type": "object", "properties": params}}
     elif params == {}:
         fn = {**fn, "parameters": {"type": "object", "properties": {}}}
@@ -134,7 +139,7 @@ def _json_calls(text: str, row_name: str, field: str) -> list | None:
     """A JSON list of ``{"name", "arguments"}`` (possibly encoded twice, as Tool-N1 does), or None."""
     value = text.strip()
     for _ in range(2):
-        if not isinstance(value, str) or value[:1] not in "[{\"":
+        if not isinstance(value, str) or value[:1] not in '[{"':
             break
         try:
             value = json.loads(value)
@@ -144,7 +149,10 @@ def _json_calls(text: str, row_name: str, field: str) -> list | None:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value):
         return None
-    return [tool_call(v["name"], v.get("arguments", v.get("parameters")), row_name, f"{field}[{i}]") for i, v in enumerate(value)]
+    return [
+        tool_call(v["name"], v.get("arguments", v.get("parameters")), row_name, f"{field}[{i}]")
+        for i, v in enumerate(value)
+    ]
 
 
 def _history(text: str, row_name: str, field: str) -> list:
@@ -219,7 +227,9 @@ def _fields(row: dict, row_name: str):
     if row.get("instruction") is not None and row.get("output") is not None:
         prompt = [{"role": "system", "content": row["instruction"]}, {"role": "user", "content": row.get("input", "")}]
         return prompt, row["output"], "output"
-    raise RecordError(row_name, "prompt", "a ToolRL / Tool-N1 row needs 'prompt' + 'reward_model', or 'instruction' + 'output'")
+    raise RecordError(
+        row_name, "prompt", "a ToolRL / Tool-N1 row needs 'prompt' + 'reward_model', or 'instruction' + 'output'"
+    )
 
 
 def read_toolrl(row: dict, row_name: str) -> Record:
@@ -244,7 +254,9 @@ def read_toolrl(row: dict, row_name: str) -> Record:
             raise RecordError(row_name, f"{where}.role", f"unknown role {role!r}")
         out = {"role": mapped, "content": text}
         if mapped == "assistant":
-            calls = _calls_from_text(text, row_name, f"{where}.content") or _json_calls(text, row_name, f"{where}.content")
+            calls = _calls_from_text(text, row_name, f"{where}.content") or _json_calls(
+                text, row_name, f"{where}.content"
+            )
             if calls:
                 out = {"role": "assistant", "content": "", "tool_calls": calls}
                 tracker.called(calls)
@@ -254,7 +266,11 @@ def read_toolrl(row: dict, row_name: str) -> Record:
                 out["name"] = name
         messages.append(out)
     if tools is None:
-        raise RecordError(row_name, "prompt[0].content", "no tool list found in the system prompt ('N. Name:' entries or a <tools> block)")
+        raise RecordError(
+            row_name,
+            "prompt[0].content",
+            "no tool list found in the system prompt ('N. Name:' entries or a <tools> block)",
+        )
     tools = canonical_tools([_flat_parameters(t) for t in tools], row_name, "tools")
 
     if not isinstance(gt, str):
@@ -271,4 +287,7 @@ def read_toolrl(row: dict, row_name: str) -> Record:
     meta = {"category": row["data_source"]} if isinstance(row.get("data_source"), str) and row["data_source"] else {}
     if not calls:
         meta["answer_text"] = _response_text(gt)  # the SFT target where no tool is called
-    return finish(Record(id=row_id(row, row_name), messages=messages, tools=tools, gold=wrap_gold(calls, tools), meta=meta), row_name)
+    return finish(
+        Record(id=row_id(row, row_name), messages=messages, tools=tools, gold=wrap_gold(calls, tools), meta=meta),
+        row_name,
+    )

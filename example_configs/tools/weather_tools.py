@@ -1,7 +1,7 @@
 """Example tools for multi-turn RL: plain Python functions, no verl import.
 
 Each needs type hints and a Google-style docstring with an ``Args:`` block: the tool schema the
-model sees is built from them (``tl_plugin.tools.PythonFunctionTool``). Errors are raised as
+model sees is built from them (``tl_plugin.verl_ext.tools.PythonFunctionTool``). Errors are raised as
 ordinary exceptions; the tool turns them into responses the reward's classifier reads.
 Offline data, so the example runs anywhere.
 """

@@ -1,5 +1,5 @@
 """``tl-eval``'s parts: benchmark samples, per-sample scoring, reports and comparisons.
 
-The command itself is :mod:`tl_plugin.evaluate`; the generation backends it can call are in
+The command itself is :mod:`tl_plugin.cli.evaluate`; the generation backends it can call are in
 :mod:`tl_plugin.generation`.
 """

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from .scoring import METRICS
+from .judge import METRICS
 
 __all__ = ["compare_reports", "load_report", "main", "mcnemar"]
 
@@ -75,7 +75,9 @@ def compare_reports(a: dict, b: dict, a_results=None, b_results=None, metrics=ME
         paired = None
         if a_results is not None and b_results is not None:
             keep = (lambda k: True) if name == "overall" else (lambda k, n=name: k[0] == n)
-            paired = mcnemar({k: v for k, v in a_results.items() if keep(k)}, {k: v for k, v in b_results.items() if keep(k)})
+            paired = mcnemar(
+                {k: v for k, v in a_results.items() if keep(k)}, {k: v for k, v in b_results.items() if keep(k)}
+            )
         for metric in metrics:
             va = None if sa is None else sa.get(metric)
             vb = None if sb is None else sb.get(metric)
@@ -139,7 +141,9 @@ def main(argv=None) -> int:
     if len(paths) != 2:
         print(USAGE, file=sys.stderr)
         return 2
-    opts = OmegaConf.merge(OmegaConf.create({"metrics": list(METRICS), "out": None}), OmegaConf.from_dotlist([a for a in argv if "=" in a]))
+    opts = OmegaConf.merge(
+        OmegaConf.create({"metrics": list(METRICS), "out": None}), OmegaConf.from_dotlist([a for a in argv if "=" in a])
+    )
     unknown = set(opts) - {"metrics", "out"}
     if unknown:
         raise ValueError(f"unknown compare options {sorted(unknown)}; {USAGE}")
@@ -154,8 +158,10 @@ def main(argv=None) -> int:
     if "rotbench" in (a.get("benchmark"), b.get("benchmark")):
         ja, jb = (r.get("rotbench_judging") or "not recorded" for r in (a, b))
         if ja != jb:
-            console.print(f"[bold yellow]warning: the runs judged RoTBench differently (A: {ja}, B: {jb}); "
-                          "their TS/PI/CF differences are partly the judging's[/]")
+            console.print(
+                f"[bold yellow]warning: the runs judged RoTBench differently (A: {ja}, B: {jb}); "
+                "their TS/PI/CF differences are partly the judging's[/]"
+            )
     if opts.out:
         from data_transforms.writers import write_json
 

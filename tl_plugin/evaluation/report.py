@@ -27,7 +27,7 @@ from data_transforms.writers import atomic_path, write_jsonl
 from reward_fns.rotbench import EVALUATE_PY
 from reward_fns.scoring import CATEGORIES
 
-from .scoring import METRICS
+from .judge import METRICS
 
 __all__ = ["ERROR_FLAGS", "judging_note", "plot_report", "print_report", "summarize", "write_results"]
 
@@ -134,8 +134,11 @@ def plot_report(report: dict, path) -> Path:
     top.set_ylim(0, 100)
     top.set_ylabel("% of samples")
     lenient = judging_note(report) is not None
-    top.set_title(f"tl-eval {report['benchmark']}" + (f": {report['model']}" if report.get("model") else "")
-                  + (f" [judging: {report['rotbench_judging']}]" if lenient else ""))
+    top.set_title(
+        f"tl-eval {report['benchmark']}"
+        + (f": {report['model']}" if report.get("model") else "")
+        + (f" [judging: {report['rotbench_judging']}]" if lenient else "")
+    )
     top.legend(ncol=4, fontsize="small")
     base = [0.0] * len(names)
     for flag in ERROR_FLAGS:

@@ -1,7 +1,7 @@
 """Benchmark questions as :class:`EvalSample`: what to prompt with and how to judge the answer.
 
 BFCL's single-turn categories come from the installed ``bfcl-eval`` wheel (``data_transforms.bfcl``);
-RoTBench-format files are read by ``data_transforms.rotbench``. Each sample carries its judging
+RoTBench-format files are read by ``data_transforms.rotbench_data``. Each sample carries its judging
 ``rule``:
 
 - ``calls``: the gold calls (BFCL possible-answer form) must be matched; accuracy is the reward's
@@ -48,8 +48,9 @@ def _rule(category: str) -> str:
     return "no_call" if category in NO_CALL_CATEGORIES else "any_call"
 
 
-def bfcl_samples(categories, dot_to_underscore: bool = False, tools_in_prompt: str = "native",
-                 system_text: str | None = None):
+def bfcl_samples(
+    categories, dot_to_underscore: bool = False, tools_in_prompt: str = "native", system_text: str | None = None
+):
     """Yield the samples of BFCL ``categories`` (any of :data:`BFCL_CATEGORIES`), in file order.
 
     The prompt is built as ``tl-prepare`` builds RL rows, so a model is evaluated on the format it
@@ -73,7 +74,7 @@ def bfcl_samples(categories, dot_to_underscore: bool = False, tools_in_prompt: s
 
 def rotbench_samples(paths):
     """Yield the samples of RoTBench-format files; the category is the file's stem (``clean``)."""
-    from data_transforms.rotbench import ground_truth, read_rotbench
+    from data_transforms.rotbench_data import ground_truth, read_rotbench
 
     stems = [Path(p).stem for p in paths]
     if len(set(stems)) != len(stems):

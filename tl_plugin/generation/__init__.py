@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from tl_plugin.row_format import chat_template_messages
+from tl_plugin.verl_ext.row_format import chat_template_messages
 
 __all__ = [
     "BACKENDS",
@@ -240,7 +240,5 @@ def make_backend(cfg: Mapping) -> GenerationBackend:
         accepted = {n for n, p in params.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
         unknown = sorted(set(kwargs) - accepted)
         if unknown:
-            raise TypeError(
-                f"generation backend {name!r} got unknown keys {unknown}; it accepts {sorted(accepted)}"
-            )
+            raise TypeError(f"generation backend {name!r} got unknown keys {unknown}; it accepts {sorted(accepted)}")
     return factory(**kwargs)

@@ -64,16 +64,18 @@ def wire_messages(messages: Sequence[dict]) -> list[dict]:
             for c, call in enumerate(msg["tool_calls"]):
                 fn = call.get("function", call)  # OpenAI form, or a plain {"name", "arguments"}
                 args = fn.get("arguments", {})
-                calls.append({
-                    "id": call.get("id") or f"call_{m}_{c}",
-                    "type": "function",
-                    "function": {
-                        "name": fn["name"],
-                        "arguments": args if isinstance(args, str) else json.dumps(
-                            args, ensure_ascii=False, default=_json_default
-                        ),
-                    },
-                })
+                calls.append(
+                    {
+                        "id": call.get("id") or f"call_{m}_{c}",
+                        "type": "function",
+                        "function": {
+                            "name": fn["name"],
+                            "arguments": args
+                            if isinstance(args, str)
+                            else json.dumps(args, ensure_ascii=False, default=_json_default),
+                        },
+                    }
+                )
             msg["tool_calls"] = calls
         else:
             msg.pop("tool_calls", None)  # an empty list: some servers reject it
@@ -85,8 +87,9 @@ def wire_tools(tools: Sequence[dict] | None) -> list[dict] | None:
     """Tools in OpenAI form: plain ``{"name", "description", "parameters"}`` schemas get wrapped."""
     if tools is None:
         return None
-    return [t if t.get("type") == "function" and "function" in t else {"type": "function", "function": t}
-            for t in tools]
+    return [
+        t if t.get("type") == "function" and "function" in t else {"type": "function", "function": t} for t in tools
+    ]
 
 
 def _decoded_arguments(args):
@@ -184,15 +187,12 @@ class OpenAIBackend:
         if not response.is_success:
             error = _Retryable if response.status_code == 429 or response.status_code >= 500 else RuntimeError
             raise error(
-                f"OpenAIBackend: HTTP {response.status_code} from {self.url} for prompt {index}: "
-                f"{response.text[:500]}"
+                f"OpenAIBackend: HTTP {response.status_code} from {self.url} for prompt {index}: {response.text[:500]}"
             )
         try:
             return response.json()
         except ValueError as exc:
-            raise RuntimeError(
-                f"OpenAIBackend: prompt {index}: the answer is not JSON: {response.text[:500]}"
-            ) from exc
+            raise RuntimeError(f"OpenAIBackend: prompt {index}: the answer is not JSON: {response.text[:500]}") from exc
 
     def _complete(self, index: int, prompt: Prompt, sampling: SamplingConfig) -> list[str]:
         content = json.dumps(self.request_body(prompt, sampling), ensure_ascii=False, default=_json_default)
@@ -214,8 +214,7 @@ class OpenAIBackend:
         if not isinstance(choices, list) or len(choices) != sampling.n:
             got = len(choices) if isinstance(choices, list) else "no"
             raise RuntimeError(
-                f"OpenAIBackend: prompt {index}: expected {sampling.n} choices, got {got}: "
-                f"{json.dumps(answer)[:500]}"
+                f"OpenAIBackend: prompt {index}: expected {sampling.n} choices, got {got}: {json.dumps(answer)[:500]}"
             )
         choices = sorted(choices, key=lambda c: c.get("index", 0))
         return [completion_text(c.get("message") or {}) for c in choices]

