@@ -131,7 +131,7 @@ def main() -> None:
     )
     print(f"scoring: tl-eval / BFCL = {best_score / best_bfcl:.2f}x")
     print(
-        f"accuracy: tl-eval {100 * accuracy:.2f}%, BFCL {100 * right / n:.2f}% (agreement is tested in tests/test_eval_bfcl.py)"
+        f"accuracy: tl-eval {100 * accuracy:.2f}%, BFCL {100 * right / n:.2f}% (agreement is tested in tests/tl_plugin/cli/test_eval_bfcl.py)"
     )
 
 

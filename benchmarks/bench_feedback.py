@@ -34,7 +34,7 @@ from timing import best_time  # noqa: E402  (benchmarks/timing.py, beside this s
 
 from reward_fns.tl_tool import compute_score  # noqa: E402
 
-CATEGORIES = ["ok"] * 6 + ["tool_call_failure", "parameter_missing", "tool_hallucination", "tool_instability"]
+CATEGORIES = ["ok"] * 6 + ["tool_call_failure", "param_missing", "tool_hallucination", "tool_instability"]
 
 
 def trajectories(n: int, seed: int = 0):

@@ -27,8 +27,8 @@ for chat templates or APIs that only accept ``[A-Za-z0-9_-]`` names.
 from __future__ import annotations
 
 import importlib.resources
-import json
 
+from data_transforms.io import iter_rows
 from data_transforms.records import Record, RecordError, canonical_tool, check_record
 
 __all__ = [
@@ -73,8 +73,7 @@ def bfcl_data_dir():
 
 
 def _jsonl(path) -> list:
-    with path.open("r", encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return [row for _, row in iter_rows(path)]
 
 
 def _rename(name: str, dot_to_underscore: bool) -> str:

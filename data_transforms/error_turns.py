@@ -17,13 +17,13 @@ records (demos and the MAE ablation); evaluation records are never touched.
 ...              [{"name": "get_weather", "description": "", "parameters": {"type": "object",
 ...                "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
 ...              gold=[{"name": "get_weather", "arguments": {"city": ["Paris"]}}])
->>> out = with_error_turn(rec, random.Random(0), kinds=("parameter_missing",))
+>>> out = with_error_turn(rec, random.Random(0), kinds=("param_missing",))
 >>> [m["role"] for m in out.messages]
 ['user', 'assistant', 'tool', 'assistant']
 >>> out.messages[1]["tool_calls"], out.messages[2]["content"]
 ([{'name': 'get_weather', 'arguments': {}}], "TypeError: get_weather() missing 1 required positional argument: 'city'")
 >>> out.messages[3]["tool_calls"], out.gold, out.meta["injected_error"]
-([{'name': 'get_weather', 'arguments': {'city': 'Paris'}}], None, 'parameter_missing')
+([{'name': 'get_weather', 'arguments': {'city': 'Paris'}}], None, 'param_missing')
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ import random
 
 from data_transforms.gold import gold_problem, reference_answer
 from data_transforms.records import Record
+from reward_fns.categories import PARAM_HALLUCINATION, PARAM_MISSING, TOOL_HALLUCINATION, canonical_category
 
 __all__ = ["KINDS", "EXTRA_PARAMETERS", "error_kinds", "with_error_turn"]
 
-KINDS = ("tool_hallucination", "parameter_hallucination", "parameter_missing")
+# reward_fns.categories names: the category the MAE classifier files each error message under
+KINDS = (TOOL_HALLUCINATION, PARAM_HALLUCINATION, PARAM_MISSING)
 
 # names for a hallucinated parameter, the first one the tool lacks is used
 EXTRA_PARAMETERS = ("verbose", "format", "limit", "language", "timeout", "debug")
@@ -65,17 +67,18 @@ def _hallucinated_name(name: str, taken: set) -> str:
 
 
 def error_kinds(rec: Record, kinds=KINDS) -> list:
-    """The kinds of :data:`KINDS` (among ``kinds``) that can be made from the record's first gold call."""
+    """The kinds of :data:`KINDS` (among ``kinds``; old spellings accepted) that can be made from the
+    record's first gold call."""
     if not rec.gold or gold_problem(rec.gold, rec.tools) is not None:
         return []
     call = reference_answer(rec.gold, rec.tools)[0]
     out = []
-    for kind in kinds:
+    for kind in map(canonical_category, kinds):
         if kind not in KINDS:
             raise ValueError(f"unknown error kind {kind!r}; the kinds are {list(KINDS)}")
-        if kind == "parameter_missing" and not [p for p in _required(rec, call["name"]) if p in call["arguments"]]:
+        if kind == PARAM_MISSING and not [p for p in _required(rec, call["name"]) if p in call["arguments"]]:
             continue
-        if kind == "parameter_hallucination" and all(p in _properties(rec, call["name"]) for p in EXTRA_PARAMETERS):
+        if kind == PARAM_HALLUCINATION and all(p in _properties(rec, call["name"]) for p in EXTRA_PARAMETERS):
             continue
         out.append(kind)
     return out
@@ -93,10 +96,10 @@ def with_error_turn(rec: Record, rng: random.Random, kinds=KINDS) -> Record | No
     answer = reference_answer(rec.gold, rec.tools)
     call = copy.deepcopy(answer[0])
     name = call["name"]
-    if kind == "tool_hallucination":
+    if kind == TOOL_HALLUCINATION:
         call["name"] = _hallucinated_name(name, {t["name"] for t in rec.tools})
         error = f"NameError: name '{call['name']}' is not defined"
-    elif kind == "parameter_hallucination":
+    elif kind == PARAM_HALLUCINATION:
         extra = next(p for p in EXTRA_PARAMETERS if p not in _properties(rec, name))
         call["arguments"][extra] = True
         error = f"TypeError: {name}() got an unexpected keyword argument '{extra}'"

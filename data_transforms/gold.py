@@ -1,9 +1,9 @@
 """Gold answers in possible-answer form: a reference answer to train on, and whether one exists.
 
-Gold calls are ``[{"name": str, "arguments": {param: [acceptable values]}}]`` (SPEC 4), where an
-acceptable ``""`` means the parameter may be left out. The reference answer takes each
-parameter's first acceptable value that is not ``""`` and leaves out parameters that may only be
-omitted. Some BFCL gold cannot be met by any answer (an empty acceptable list, a parameter the gold
+Gold calls are ``[{"name": str, "arguments": {param: [acceptable values]}}]``
+(docs/design.md#gold-calls), where an acceptable ``""`` means the parameter may be left out. The
+reference answer takes each parameter's first acceptable value that is not ``""`` and leaves out
+parameters that may only be omitted. Some BFCL gold cannot be met by any answer (an empty acceptable list, a parameter the gold
 requires but the schema lacks, or one the schema requires but the gold only lets be omitted); :func:`gold_problem` says why, so the pipeline can count and
 report those rows instead of writing a row no response can get right.
 

@@ -1,4 +1,8 @@
-"""Reading source files: JSON Lines, one JSON array, or parquet; each row named for error messages.
+"""Files in and out: JSON Lines, JSON and parquet, read row by row and written atomically.
+
+The one home of file reading and writing for ``data_transforms`` and ``tl_plugin``
+(:func:`iter_rows`, :func:`read_json`; :func:`write_json`, :func:`write_jsonl`, :func:`append_jsonl`,
+:func:`write_parquet`). Reading source files:
 
 Row names are ``file.jsonl:LINE`` (1-based line) for JSON Lines and ``file.json[INDEX]`` for a JSON
 array or a parquet file (0-based row), so a RecordError points at the exact place to fix. The
@@ -10,12 +14,25 @@ raises :class:`InputFileError`: one line naming the file and the formats read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from data_transforms.records import RecordError
 
-__all__ = ["FORMATS_READ", "InputFileError", "iter_rows"]
+__all__ = [
+    "FORMATS_READ",
+    "InputFileError",
+    "append_jsonl",
+    "atomic_path",
+    "iter_rows",
+    "read_json",
+    "write_json",
+    "write_jsonl",
+    "write_parquet",
+]
 
 FORMATS_READ = "JSON Lines (one object per line), a JSON array of objects, or parquet"
 _PARQUET_MAGIC = b"PAR1"
@@ -111,3 +128,77 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
                 index += 1
     except (pa.ArrowException, OSError) as exc:
         raise InputFileError(path, f"a broken parquet file ({str(exc).splitlines()[0][:200]})") from None
+
+
+def read_json(path, what: str = "JSON file"):
+    """The JSON document in ``path`` (a report, a manifest); a ValueError naming the file if it
+    is not JSON, FileNotFoundError naming ``what`` if there is no file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, else it is removed.
+
+    A killed or failed run never leaves a half-written file under the real name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(obj, path) -> Path:
+    """Write ``obj`` as indented JSON atomically (see :func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False)
+    return path
+
+
+def write_jsonl(rows: list, path) -> Path:
+    """Write ``rows`` as JSON Lines atomically (see :func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def write_parquet(rows: list, path) -> Path:
+    """Write ``rows`` to parquet atomically (see :func:`atomic_path`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return Path(path)
+
+
+def append_jsonl(rows: Iterable, path) -> Path:
+    """Append ``rows`` as JSON Lines, flushed: a run killed later keeps what was appended. Not atomic
+    (a kill during the write can leave a torn last line); readers that resume cut it off."""
+    path = Path(path)
+    with open(path, "a", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+    return path

@@ -1,4 +1,6 @@
-"""MAE: find the assistant steps whose tool calls got an error back (TL-Training 4.1, SPEC 5).
+"""MAE: find the assistant steps whose tool calls got an error back (TL-Training 4.1).
+
+Categories and modes: docs/design.md#mae-error-categories.
 
 An assistant message with tool calls is answered by the tool messages that follow it (up to the
 next non-tool message). Each response is classified with :func:`~data_transforms.tool_feedback.classify_feedback`;
@@ -15,14 +17,15 @@ no evidence against it.
 ...         {"role": "tool", "content": '{"temp": 20}'},
 ...         {"role": "assistant", "content": "20 degrees."}]
 >>> step_feedback(msgs)
-{1: ['parameter_hallucination'], 3: ['ok']}
+{1: ['param_hallucination'], 3: ['ok']}
 >>> erroneous_steps(step_feedback(msgs))
-{1: 'parameter_hallucination'}
+{1: 'param_hallucination'}
 """
 
 from __future__ import annotations
 
-from data_transforms.tool_feedback import ERROR_CATEGORIES, classify_feedback
+from data_transforms.tool_feedback import classify_feedback
+from reward_fns.categories import FEEDBACK_ERRORS
 
 __all__ = ["MODES", "erroneous_steps", "step_feedback"]
 
@@ -47,7 +50,7 @@ def step_feedback(messages: list, classify=classify_feedback) -> dict:
     return out
 
 
-def erroneous_steps(feedback: dict, error_categories=ERROR_CATEGORIES) -> dict:
+def erroneous_steps(feedback: dict, error_categories=FEEDBACK_ERRORS) -> dict:
     """``{assistant message index: first error category}`` for the steps MAE takes out."""
     errors = frozenset(error_categories)
     out = {}

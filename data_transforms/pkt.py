@@ -1,4 +1,4 @@
-"""PKT (TL-Training 4.2, SPEC 6): which tokens of a tool name are key tokens, and their weight.
+"""PKT (TL-Training 4.2, docs/design.md#pkt): which tokens of a tool name are key tokens, and their weight.
 
 Token ids in, positions and weights out; tokenising is the caller's job. A tool name's key tokens
 are its first token, plus, for every other candidate name, the token where the two names' token

@@ -8,7 +8,8 @@ candidate tools and, for prompt-only sources such as BFCL, the gold answer of th
   a tool message may carry ``name`` (the tool that answered) and ``tool_call_id``.
 - ``tools``: plain function schemas ``{"name", "description", "parameters"}`` (the OpenAI
   ``{"type": "function", "function": {...}}`` wrapper removed, type names mapped to JSON Schema
-  by :func:`reward_fns.schema_types.canonical_schema`, see :func:`canonical_tool`).
+  by :func:`reward_fns.schema_types.canonical_schema`, see :func:`canonical_tool`: the reward's
+  own reader, :func:`reward_fns.schemas.canonical_tool`).
 - ``gold``: ``None`` for trajectories (the gold of each step is what the assistant called), or a
   list of gold calls in possible-answer form ``[{"name", "arguments": {param: [acceptable values]}}]``
   for the assistant turn that follows ``messages`` (``[]`` = no tool should be called).
@@ -24,10 +25,10 @@ Bad input raises :class:`RecordError`, which names the row and the field.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 
+from reward_fns import schemas
 from reward_fns.schema_types import canonical_schema
 from reward_fns.values import dict_form
 
@@ -80,33 +81,12 @@ def decode_json(value, row: str, field_name: str):
 
 
 def canonical_tool(schema, row: str = "?", field_name: str = "tools") -> dict:
-    """A plain ``{"name", "description", "parameters"}`` schema with JSON-Schema type names."""
-    if isinstance(schema, dict) and isinstance(schema.get("function"), dict):
-        schema = schema["function"]
-    if not isinstance(schema, dict):
-        raise RecordError(row, field_name, f"a tool schema must be an object, got {str(schema)[:120]!r}")
-    name = schema.get("name")
-    if not isinstance(name, str) or not name:
-        raise RecordError(row, f"{field_name}.name", f"a tool needs a non-empty string name, got {name!r}")
-    where = f"{field_name}[{name}].parameters"
-    params = decode_json(schema.get("parameters") or {"type": "object", "properties": {}}, row, where)
-    if not isinstance(params, dict):
-        raise RecordError(row, f"{field_name}[{name}].parameters", f"must be an object, got {params!r}")
-    props = params.get("properties", {})
-    if not isinstance(props, dict):
-        raise RecordError(row, f"{field_name}[{name}].parameters.properties", f"must be an object, got {props!r}")
-    required = params.get("required", [])
-    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-        raise RecordError(
-            row, f"{field_name}[{name}].parameters.required", f"must be a list of names, got {required!r}"
-        )
-    out = {k: copy.deepcopy(v) for k, v in schema.items() if k not in ("name", "description", "parameters")}
-    return {
-        "name": name,
-        "description": str(schema.get("description") or ""),
-        "parameters": canonical_schema(params)[0],
-        **out,
-    }
+    """A plain ``{"name", "description", "parameters"}`` schema with JSON-Schema type names:
+    :func:`reward_fns.schemas.canonical_tool` (the reward's own reading), its errors as RecordErrors."""
+    try:
+        return schemas.canonical_tool(schema, field_name)
+    except schemas.SchemaError as exc:
+        raise RecordError(row, exc.field, exc.problem) from None
 
 
 def _hoist_required(schema):
@@ -190,7 +170,7 @@ def type_problems(tools: list) -> list[str]:
     """
     out = []
     for tool in tools:
-        for problem in canonical_schema(tool.get("parameters"), "parameters")[1]:
+        for problem in canonical_schema(tool.get("parameters"), "parameters").problems:
             out.append(f"tool {tool['name']!r} {problem.path}: type {problem.type!r}: {problem.why}")
     return out
 

@@ -1,7 +1,7 @@
 """Records to the chat messages and tool lists that parquet rows store.
 
 Parquet merges nested dicts of different shapes into one struct type, so tool schemas and call
-arguments would gain ``None`` fields from other rows (SPEC 2). Rows therefore store:
+arguments would gain ``None`` fields from other rows (docs/design.md#data-contract). Rows therefore store:
 
 - tools as a JSON string of OpenAI ``{"type": "function", "function": {...}}`` entries (the form
   Hugging Face chat templates take);

@@ -79,7 +79,7 @@ def rotbench_sample(row: dict, sample_id: str) -> RoTBenchSample:
             found = find_tool_list(turn.text)
             if found is not None:
                 tools_field = f"{turn.field}.tools"
-                tools = canonical_tools(found[0], sample_id, tools_field)
+                tools = canonical_tools(found.tools, sample_id, tools_field)
         messages.append({"role": turn.role, "content": turn.text})
     if tools is None:
         raise RecordError(sample_id, _system_field(context), "no JSON tool list in the system prompt")

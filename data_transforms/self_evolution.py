@@ -1,4 +1,6 @@
-"""One self-evolution round as pure data (ToolDev 3.4, SPEC 7): screen, vote, write rows, report.
+"""One self-evolution round as pure data (ToolDev 3.4): screen, vote, write rows, report.
+
+The steps are listed in docs/design.md#tooldev-steps.
 
 ``tl-evolve`` (``tl_plugin/cli/evolve.py``) generates text with a model; everything it decides about
 that text is here, on plain data:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from data_transforms.tool_feedback import FEEDBACK_CATEGORIES
+from reward_fns.categories import FEEDBACK_CATEGORIES
 
 __all__ = ["MAX_LISTED", "Tally"]
 
@@ -44,7 +44,8 @@ class Tally:
             for categories in feedback.values():
                 self.feedback.update(categories)
             cached = self._step_feedback[id(rec)] = (rec, feedback)
-        return cached[1]
+        _rec, feedback = cached
+        return feedback
 
     def drop(self, kind: str, reason: str, row: str | None = None, n: int = 1) -> None:
         self.dropped[kind][reason] += n

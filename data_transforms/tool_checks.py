@@ -1,7 +1,7 @@
 """ToolDev's rule checkers: are model-written tools usable, is a model-written answer valid for them?
 
-Self-evolution (ToolDev 3.4, SPEC 7) keeps a generated tool set only if it passes the tool rules,
-and a voted answer only if it passes the answer rules. Both checkers return a list of
+Self-evolution (ToolDev 3.4, docs/design.md#tooldev-steps) keeps a generated tool set only if it
+passes the tool rules, and a voted answer only if it passes the answer rules. Both checkers return a list of
 :class:`Problem` (empty = passed); each names a ``code`` (counted in the round report), where it
 is, and what is wrong. Nothing raises on model output.
 

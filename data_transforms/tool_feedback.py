@@ -13,10 +13,10 @@ does not learn from broken interactions. :func:`classify_feedback` reads the tex
   ``list indices must be integers or slices, not str``, ``Expecting value: line 1 column 1 (char 0)``),
   HTTP 4xx, invalid arguments, and JSON results with a non-empty top-level ``"error"``.
 - ``tool_hallucination``: the called tool does not exist (``NameError``, ``Unknown tool: x``).
-- ``parameter_hallucination``: an argument the tool does not have
+- ``param_hallucination``: an argument the tool does not have
   (``got an unexpected keyword argument``).
-- ``parameter_missing``: a required argument was left out.
-- ``other``: the text reads as an error (``Error: ...``, a truncated ``Traceback``) but no rule
+- ``param_missing``: a required argument was left out.
+- ``other_error``: the text reads as an error (``Error: ...``, a truncated ``Traceback``) but no rule
   says which kind.
 
 Rules are regular expressions in one table, :data:`FEEDBACK_PATTERNS`, tried in a fixed order; the
@@ -47,7 +47,7 @@ only as the whole text, JSON decoding errors only with their ``: line N column N
 so prose that mentions them stays ``ok``.
 
 >>> classify_feedback("get_weather() got an unexpected keyword argument 'town'")
-'parameter_hallucination'
+'param_hallucination'
 >>> classify_feedback("503 Server Error: Service Unavailable for url: https://api.example.com/v1")
 'tool_instability'
 >>> classify_feedback("'<=' not supported between instances of 'str' and 'int'")
@@ -71,26 +71,32 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
+
+from reward_fns.categories import (
+    FEEDBACK_CATEGORIES,
+    FEEDBACK_ERRORS,
+    OK,
+    OTHER_ERROR,
+    PARAM_HALLUCINATION,
+    PARAM_MISSING,
+    TOOL_CALL_FAILURE,
+    TOOL_HALLUCINATION,
+    TOOL_INSTABILITY,
+    canonical_category,
+)
 
 __all__ = [
     "ERROR_CATEGORIES",
     "FEEDBACK_CATEGORIES",
     "FEEDBACK_PATTERNS",
+    "FeedbackRule",
     "classify_feedback",
     "summarize",
 ]
 
-FEEDBACK_CATEGORIES = (
-    "ok",
-    "tool_instability",
-    "tool_call_failure",
-    "tool_hallucination",
-    "parameter_hallucination",
-    "parameter_missing",
-    "other",
-)
-ERROR_CATEGORIES = FEEDBACK_CATEGORIES[1:]
+# The names are reward_fns.categories' (one spelling for the classifier, the reward and reports).
+ERROR_CATEGORIES = FEEDBACK_ERRORS
 
 _I = re.IGNORECASE
 _M = re.MULTILINE
@@ -113,7 +119,16 @@ _CLIENT_PHRASE = _phrases(s for s in HTTPStatus if 400 <= s < 500)
 # Built-in type names as CPython writes them unquoted after "not" ("must be str, not int").
 _PY_TYPE = r"(?:str|bytes|bytearray|int|float|complex|bool|list|tuple|dict|set|frozenset|NoneType|range|type|object)"
 
-_Row = tuple[str, re.Pattern, str]
+
+class FeedbackRule(NamedTuple):
+    """One row of :data:`FEEDBACK_PATTERNS`."""
+
+    category: str
+    pattern: re.Pattern
+    source: str  # where the real message comes from
+
+
+_Row = tuple[str, re.Pattern, str]  # a FeedbackRule as written in the table below
 
 
 def _each(heads: Iterable[str], tail: str) -> str:
@@ -154,58 +169,56 @@ def _http_rows(category: str, code: str, phrase: str) -> tuple[_Row, ...]:
     )
 
 
-#: ``(category, compiled regex, where the real message comes from)`` in priority order: the first
-#: row that matches anywhere in the text decides.
-FEEDBACK_PATTERNS: tuple[_Row, ...] = (
-    # --- parameter_hallucination ---------------------------------------------------------------
+_RULES: tuple[_Row, ...] = (
+    # --- param_hallucination -------------------------------------------------------------------
     (
-        "parameter_hallucination",
+        PARAM_HALLUCINATION,
         re.compile(r"got an unexpected keyword argument"),
         "CPython TypeError, inspect.Signature.bind: \"f() got an unexpected keyword argument 'town'\"",
     ),
     (
-        "parameter_hallucination",
+        PARAM_HALLUCINATION,
         re.compile(r"Additional properties are not allowed \("),
         "jsonschema additionalProperties: \"Additional properties are not allowed ('town' was unexpected)\"",
     ),
     (
-        "parameter_hallucination",
+        PARAM_HALLUCINATION,
         re.compile(r"Extra inputs are not permitted|extra fields not permitted"),
         "pydantic v2 'Extra inputs are not permitted [type=extra_forbidden', v1 'extra fields not permitted'",
     ),
     (
-        "parameter_hallucination",
+        PARAM_HALLUCINATION,
         re.compile(r"unrecognized arguments:"),
         "argparse: 'unrecognized arguments: --town Paris'",
     ),
-    # --- parameter_missing ---------------------------------------------------------------------
+    # --- param_missing -------------------------------------------------------------------------
     (
-        "parameter_missing",
+        PARAM_MISSING,
         re.compile(r"missing \d+ required (?:positional|keyword-only) argument"),
         "CPython TypeError: \"f() missing 1 required positional argument: 'city'\"",
     ),
     (
-        "parameter_missing",
+        PARAM_MISSING,
         re.compile(r"missing a required (?:keyword-only )?argument"),
         "inspect.Signature.bind: \"missing a required argument: 'city'\"",
     ),
     (
-        "parameter_missing",
+        PARAM_MISSING,
         re.compile(r"missing required (?:parameter|argument|field|property|key)", _I),
         "web APIs: \"Missing required parameter: 'messages'.\"",
     ),
     (
-        "parameter_missing",
+        PARAM_MISSING,
         re.compile(r"' is a required property"),
         "jsonschema required: \"'city' is a required property\"",
     ),
     (
-        "parameter_missing",
+        PARAM_MISSING,
         re.compile(r"the following arguments are required:"),
         "argparse: 'the following arguments are required: --city'",
     ),
     (
-        "parameter_missing",
+        PARAM_MISSING,
         re.compile(
             r"Field required \[type=missing\b|field required \(type=value_error\.missing\)"
             r"|^[ \t]*Field required[ \t]*$",
@@ -216,22 +229,22 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     ),
     # --- tool_hallucination --------------------------------------------------------------------
     (
-        "tool_hallucination",
+        TOOL_HALLUCINATION,
         re.compile(r"\bname '[\w.]+' is not defined\b"),
         "CPython NameError: \"name 'get_wether' is not defined\"",
     ),
     (
-        "tool_hallucination",
+        TOOL_HALLUCINATION,
         re.compile(r"\bunknown (?:tool|function)(?: name)?[ \t]*[:'\"`(]", _I),
         "verl ToolAgentLoop \"Unknown function 'x'. Available tools: [...]\", dispatchers 'Unknown tool: x'",
     ),
     (
-        "tool_hallucination",
+        TOOL_HALLUCINATION,
         re.compile(r"\bno such (?:tool|function)(?: name)?[ \t]*[:'\"`]", _I),
         "ToolBench server 'No such function name: x', sqlite3 'no such function: x'",
     ),
     (
-        "tool_hallucination",
+        TOOL_HALLUCINATION,
         re.compile(
             r"\b(?:tool|function) (['\"`])[^'\"`\n]{1,200}\1 "
             r"(?:(?:is )?not found|does(?: not|n't) exist|is not (?:available|registered))\b",
@@ -240,7 +253,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "verl \"Function tool 'x' not found in registry\", agent loops \"Tool 'x' does not exist\"",
     ),
     (
-        "tool_hallucination",
+        TOOL_HALLUCINATION,
         re.compile(
             r"^[ \t]*(?:error:[ \t]*)?(?:tool|function) [\w.-]{1,200} "
             r"(?:(?:is )?not found|does(?: not|n't) exist)\b",
@@ -250,12 +263,12 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     ),
     # --- tool_instability ----------------------------------------------------------------------
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(r"Max retries exceeded"),
         "urllib3 MaxRetryError, also in requests.ConnectionError: '... Max retries exceeded with url: / ...'",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(
             r"(?:\[(?:Errno|WinError) ?-?\d+\][ \t]*|^[ \t]*(?:[A-Za-z_][\w.]*:[ \t]*)?)"
             r"(?:Connection (?:refused|reset by peer|aborted|timed out)|No route to host|Network is unreachable"
@@ -267,7 +280,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "urllib '<urlopen error [Errno 111] Connection refused>'",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(
             r"\b(?:Remote end closed connection without response|Server disconnected without sending a response"
             r"|Failed to establish a new connection|Connection aborted\.)"
@@ -276,24 +289,24 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "urllib3 NewConnectionError",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(r"Read timed out\b|\((?:read|connect|total) timeout="),
         "urllib3 / requests: 'Read timed out. (read timeout=0.5)', '(connect timeout=0.5)'",
     ),
     # The bare word is a timeout only as the whole message: "the sensor timeout was reset" is data.
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(r"\A\s*(?:[A-Za-z_][\w.]*:[ \t]*)?(?:timed out|time-?out(?: error)?)[.!]*\s*\Z", _I),
         "the whole text: socket / httpx 'timed out', 'TimeoutError: timed out', ToolBench 'Timeout error...'",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(r"\b(?:request|connection|operation)(?: to the API)? (?:has |had )?timed out\b", _I),
         "RapidAPI gateway (ToolBench data) 'The request to the API has timed out.', 'The operation timed out'",
     ),
     # Case-sensitive: exception classes are CamelCase, config keys like "connectTimeout: 30" are not.
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(
             r"^[ \t]*(?:[A-Za-z_]\w*\.)*(?:[A-Z]\w*Timeout(?:Error|Exception)?|Timeout(?:Error|Exception)"
             r"|Connect(?:ion)?(?:Refused|Reset|Aborted)?Error|RemoteDisconnected|MaxRetryError"
@@ -306,7 +319,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "...'): builtins, requests, httpx, urllib3, aiohttp, openai",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(
             r"\brate[ _-]?limits?(?: per (?:second|minute|hour|day))?[ _-]?"
             r"(?:(?:has been |was )?(?:exceeded|reached)|error)\b"
@@ -317,52 +330,52 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "error...', Google 'Quota exceeded' / RESOURCE_EXHAUSTED",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(rf"^[ \t]*(?:<\w+>[ \t]*){{0,3}}(?:error:?[ \t]*)?(?:{_UNSTABLE_BARE_PHRASE})\b", _I | _M),
         "a reason phrase alone opening a line: Starlette's 500 body 'Internal Server Error', ToolBench "
         "'Too many requests error...'",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(r"^[ \t]*(?:error:[ \t]*)?(?:network|connection) error\b", _I | _M),
         "'connection error' (in TL-Training's released filter list)",
     ),
     (
-        "tool_instability",
+        TOOL_INSTABILITY,
         re.compile(r"\bAPI (?:temporarily )?not working error\b|^[ \t]*Gateway error\.\.\.", _M),
         "ToolBench server 'API not working error...', 'API temporarily not working error...', 'Gateway error...' "
         "(the RapidAPI endpoint or gateway is down)",
     ),
-    *_http_rows("tool_instability", _UNSTABLE_CODE, _UNSTABLE_PHRASE),
+    *_http_rows(TOOL_INSTABILITY, _UNSTABLE_CODE, _UNSTABLE_PHRASE),
     # --- tool_call_failure ---------------------------------------------------------------------
-    *_http_rows("tool_call_failure", _CLIENT_CODE, _CLIENT_PHRASE),
+    *_http_rows(TOOL_CALL_FAILURE, _CLIENT_CODE, _CLIENT_PHRASE),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(r"not JSON serializable"),
         "json.dumps TypeError: 'Object of type SerpResults is not JSON serializable' (TL-Training's list)",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(r"slice indices must be integers"),
         "CPython TypeError: 'slice indices must be integers or None or have an __index__ method'",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(r"Invalid API call", _I),
         "'Invalid API call' (in TL-Training's released filter list)",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(r"Error executing tool '"),
         "verl ToolAgentLoop when the tool raised: \"Error executing tool 'x': <exception>\"",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(r"Invalid JSON in arguments for '"),
         "verl ToolAgentLoop: \"Invalid JSON in arguments for 'x': Expecting property name ...\"",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             r"Failed validating '\w+' in\b|is not of type '|is not one of \["
             r"|is not valid under any of the given schemas"
@@ -370,12 +383,12 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "jsonschema's other validators: \"1 is not of type 'string'\", \"Failed validating 'type' in schema\"",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(r"\b\d+ validation errors? for\b"),
         "pydantic ValidationError: '1 validation error for Args'",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             r"takes (?:from \d+ to )?\d+ positional arguments? but \d+ (?:was|were) given"
             r"|got multiple values for (?:keyword )?argument|unsupported operand type\(s\) for"
@@ -388,7 +401,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     # 3.13; where a version reworded a message, every wording is listed. Alternatives are spelled out
     # (_each) so that each opens on a literal, which keeps these rows cheap on long ordinary text.
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             r"'(?:[<>]=?|==|!=)' not supported between instances of '|indices must be integers"
             r"|unhashable type: '|argument of type '[\w.]+' is not iterable"
@@ -404,7 +417,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     ),
     # "must be X, not Y" only with a type after "not": "must be a string, not a number" is prose.
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             rf"must be (?:an? )?(?:str|bytes|int|float|bool|list|tuple|dict|string|integer|real number"
             rf"|number|bytes-like object)\b[^\n]{{0,80}}?, not (?:'[\w.]+'|{_PY_TYPE}\b)"
@@ -416,7 +429,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "be a string, a bytes-like object or a real number, not 'NoneType'\", '%'-formatting, format()",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             r"object has no attribute '|module '[\w.]+' has no attribute '|type object '[\w.]+' has no attribute '|"
             + _each(
@@ -433,7 +446,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "dictionary is empty'\"",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             _each(("not enough", "too many"), r" values to unpack \(expected \d+")
             + "|"
@@ -455,7 +468,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     # list.index's "%R is not in list": the value's repr (quoted, a number, a bracket, None / True /
     # False) ends the line with it; the lookbehinds check that repr's end after the literal is found.
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             r" is not in (?:list(?:(?<=['\"\])}>\d] is not in list)|(?<=None is not in list)"
             r"|(?<=True is not in list)|(?<=False is not in list))"
@@ -466,7 +479,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     ),
     # Anchored on the position json.JSONDecodeError appends, so "Expecting value" in prose stays ok.
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             _each(
                 (
@@ -489,7 +502,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "(char 4)', 'Illegal trailing comma before end of object: ...' (3.13+)",
     ),
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             r"maximum recursion depth exceeded\b"
             r"|\[(?:Errno|WinError) \d+\] (?:No such file or directory|Is a directory|Not a directory"
@@ -504,7 +517,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     ),
     # These short wordings are maths or docs prose unless they are the whole message.
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(
             r"\A\s*(?:(?:float |integer )?division by zero|float floor division by zero|integer modulo by zero"
             r"|float (?:modulo|divmod\(\))(?: by zero)?|math (?:domain|range) error|substring not found"
@@ -515,20 +528,20 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
     ),
     # Case-sensitive and needs a class-name prefix, so "Error: x" stays `other` and "error bars" stays ok.
     (
-        "tool_call_failure",
+        TOOL_CALL_FAILURE,
         re.compile(r"^[ \t]*(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)[ \t]*:", _M),
         'a Python exception line, as f"{type(e).__name__}: {e}" and tracebacks end: "KeyError: \'city\'", '
         "'sqlite3.OperationalError: no such table: t'",
     ),
-    # --- other ---------------------------------------------------------------------------------
+    # --- other_error ---------------------------------------------------------------------------
     (
-        "other",
+        OTHER_ERROR,
         re.compile(r"^[ \t]*Traceback \(most recent call last\):", _M),
         "a Python traceback whose exception line is cut off",
     ),
     # "Error: 0.2%" / "Failed: 0, passed: 12" are measurements, not messages.
     (
-        "other",
+        OTHER_ERROR,
         re.compile(
             r"^[ \t]*\[?(?:error|exception|fatal(?: error)?|failure|failed)\]?[ \t]*"
             r"(?::(?![ \t]*[-+±]?\d)|!|-[ \t]|$)",
@@ -538,7 +551,7 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "'Exception: boom'",
     ),
     (
-        "other",
+        OTHER_ERROR,
         re.compile(
             r"\A\s*(?:an? |the )?(?:unexpected |internal |unknown )?(?:error|exception) (?:has )?"
             r"(?:occurred|occured|happened|was raised)\b|\A\s*something went wrong\b",
@@ -547,6 +560,8 @@ FEEDBACK_PATTERNS: tuple[_Row, ...] = (
         "the opening of the text: 'An error occurred while processing your request.'",
     ),
 )
+#: :class:`FeedbackRule` rows in priority order: the first row that matches anywhere in the text decides.
+FEEDBACK_PATTERNS = tuple(FeedbackRule(*row) for row in _RULES)
 
 # Top-level JSON keys whose non-empty value means the tool reported an error (ToolBench always
 # sends "error", empty on success, so emptiness is what matters).
@@ -577,7 +592,7 @@ def classify_feedback(text: Any) -> str:
     ``tuple`` is taken as an already-parsed JSON payload; anything else is read through ``str()``.
     """
     if text is None:
-        return "ok"
+        return OK
     if isinstance(text, (dict, list, tuple)):
         return _classify_payload(text, 0)
     if isinstance(text, (bytes, bytearray, memoryview)):
@@ -590,15 +605,16 @@ def classify_feedback(text: Any) -> str:
 def summarize(categories: Iterable[str]) -> dict[str, int]:
     """Count ``categories`` per :data:`FEEDBACK_CATEGORIES` name, zeros included, in that order.
 
-    >>> summarize(["ok", "other", "ok"])["other"]
+    >>> summarize(["ok", "other_error", "ok"])["other_error"]
     1
     >>> list(summarize([]).values())
     [0, 0, 0, 0, 0, 0, 0]
 
     A name that is not a category raises ``ValueError``: a typo would otherwise vanish from the report.
+    An old spelling (``reward_fns.categories.RENAMED``) counts under its new name.
     """
     counts = dict.fromkeys(FEEDBACK_CATEGORIES, 0)
-    for category in categories:
+    for category in map(canonical_category, categories):
         if category not in counts:
             raise ValueError(f"unknown feedback category {category!r}; expected one of {FEEDBACK_CATEGORIES}")
         counts[category] += 1
@@ -621,13 +637,13 @@ def _match(text: str) -> str:
     for category, pattern, _source in FEEDBACK_PATTERNS:
         if pattern.search(text):
             return category
-    return "ok"
+    return OK
 
 
 def _classify_text(text: str, depth: int) -> str:
     stripped = text.strip()
     if not stripped:
-        return "ok"
+        return OK
     if stripped[0] in "{[" and stripped[-1] in "}]":
         payload = _parse_payload(stripped)
         if isinstance(payload, (dict, list)):
@@ -712,7 +728,7 @@ def _classify_payload(payload: Any, depth: int) -> str:
             elif (line := _status_line(key, leaf, _ERROR_STATUS_KEYS)) is not None:
                 lines.append(line)
         category = _match("\n".join(lines))
-        return "tool_call_failure" if category in ("ok", "other") else category
+        return TOOL_CALL_FAILURE if category in (OK, OTHER_ERROR) else category
     lines, found = [], []
     for key, leaf in _leaves(payload):
         if isinstance(leaf, str):
@@ -725,5 +741,5 @@ def _classify_payload(payload: Any, depth: int) -> str:
         elif (line := _status_line(key, leaf, _STATUS_KEYS)) is not None:
             lines.append(line)
     found.append(_match("\n".join(lines)))
-    errors = [category for category in found if category != "ok"]
-    return min(errors, key=_PRIORITY.index) if errors else "ok"
+    errors = [category for category in found if category != OK]
+    return min(errors, key=_PRIORITY.index) if errors else OK

@@ -1,4 +1,4 @@
-"""ToolDev's training tasks as verl SFT rows (ToolDev 3.2-3.3, appendix B; SPEC 7).
+"""ToolDev's training tasks as verl SFT rows (ToolDev 3.2-3.3, appendix B; docs/design.md#tooldev-steps).
 
 Three tasks, each a short chat whose last assistant message is trained (``loss_mask`` 1):
 

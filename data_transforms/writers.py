@@ -1,6 +1,6 @@
 """Records to verl rows: RL prompts with gold calls, SFT conversations with per-message loss masks.
 
-RL rows (SPEC 2 and 4), one per assistant step of a trajectory (context up to the step, gold =
+RL rows (docs/design.md#rl-rows), one per assistant step of a trajectory (context up to the step, gold =
 that step's calls, ``[]`` for a final text answer), or one per prompt-only record (BFCL)::
 
     {"data_source", "prompt": [messages], "ability": "tool_use", "agent_name",
@@ -24,21 +24,19 @@ assistant messages can have ``loss_mask`` 1. MAE (``mode=mask``) sets it to 0 on
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from data_transforms.gold import gold_problem, reference_answer
+
+# Writing files is data_transforms.io's job; these stay importable from here.
 from data_transforms.masking import MODES, erroneous_steps, step_feedback
 from data_transforms.records import Record, record_name, wrap_gold
 from data_transforms.render import DEFAULT_SYSTEM_TEXT, TOOLS_IN_PROMPT, chat_messages, tools_json
 from data_transforms.tally import Tally
-from data_transforms.tool_feedback import ERROR_CATEGORIES
+from reward_fns.categories import FEEDBACK_ERRORS, canonical_category
 from reward_fns.openrlhf_reward import tl_tool_label
 
-__all__ = ["RowOptions", "atomic_path", "rl_rows", "sft_rows", "write_json", "write_jsonl", "write_parquet"]
+__all__ = ["RowOptions", "rl_rows", "sft_rows"]
 
 
 RESERVED_COLUMNS = ("data_source", "prompt", "ability", "agent_name", "reward_model", "extra_info")
@@ -54,17 +52,17 @@ class RowOptions:
     final_answer_steps: bool = True  # RL rows for steps that answer in text (gold [])
     label_column: str | None = None  # also write gold + tools + data_source as one JSON string (OpenRLHF's label)
     mae_mode: str = "mask"  # mask | drop | off
-    error_categories: tuple = field(default_factory=lambda: tuple(ERROR_CATEGORIES))
+    error_categories: tuple = FEEDBACK_ERRORS  # reward_fns.categories names (old spellings accepted)
 
     def __post_init__(self):
         if self.tools_in_prompt not in TOOLS_IN_PROMPT:
             raise ValueError(f"tools_in_prompt must be one of {TOOLS_IN_PROMPT}, got {self.tools_in_prompt!r}")
         if self.mae_mode not in MODES:
             raise ValueError(f"mae.mode must be one of {MODES}, got {self.mae_mode!r}")
-        unknown = set(self.error_categories) - set(ERROR_CATEGORIES)
+        self.error_categories = tuple(map(canonical_category, self.error_categories))
+        unknown = set(self.error_categories) - set(FEEDBACK_ERRORS)
         if unknown:
-            raise ValueError(f"mae.error_categories: unknown {sorted(unknown)}; choose from {list(ERROR_CATEGORIES)}")
-        self.error_categories = tuple(self.error_categories)
+            raise ValueError(f"mae.error_categories: unknown {sorted(unknown)}; choose from {list(FEEDBACK_ERRORS)}")
         if self.label_column in RESERVED_COLUMNS:
             raise ValueError(
                 f"rl.label_column must not be one of the RL row's own columns {RESERVED_COLUMNS}, got {self.label_column!r}"
@@ -172,49 +170,3 @@ def sft_rows(rec: Record, source: str, opts: RowOptions, tally: Tally, split: st
     for category in errors.values():
         tally.drop("sft", f"erroneous_step:{category}", record_name(rec))
     return [_sft_row(rec.messages[: i + 1], {i}, rec, opts) for i in good]
-
-
-@contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, else it is removed.
-
-    A killed or failed run never leaves a half-written file under the real name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(obj, path) -> Path:
-    """Write ``obj`` as indented JSON atomically (see :func:`atomic_path`)."""
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-    return path
-
-
-def write_jsonl(rows: list, path) -> Path:
-    """Write ``rows`` as JSON Lines atomically (see :func:`atomic_path`)."""
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
-
-
-def write_parquet(rows: list, path) -> Path:
-    """Write ``rows`` to parquet atomically (see :func:`atomic_path`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pylist(rows)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-    return Path(path)

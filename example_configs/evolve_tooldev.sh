@@ -25,7 +25,7 @@ TRAIN_OVERRIDES="train.overrides=['data.max_length=8192',\
 'trainer.n_gpus_per_node=$NGPUS','trainer.logger=[console]']"
 
 "${PYTHON:-python3}" -m tl_plugin.cli.evolve \
-    backend=vllm \
+    generation=vllm \
     model="$MODEL" \
     queries="$QUERIES" \
     out="$OUT" \
@@ -34,8 +34,8 @@ TRAIN_OVERRIDES="train.overrides=['data.max_length=8192',\
     tool_sampling.temperature=1.0 \
     k=5 \
     chunk_size=512 \
-    backend.tensor_parallel_size=1 \
-    backend.gpu_memory_utilization=0.85 \
+    generation.tensor_parallel_size=1 \
+    generation.gpu_memory_utilization=0.85 \
     train.nproc_per_node="$NGPUS" \
     train.micro_batch_size_per_gpu=2 \
     "$TRAIN_OVERRIDES" \

@@ -6,23 +6,26 @@ which the ``tl_multiturn_agent`` agent loop records for every executed call). Ea
 a value, the trajectory gets the mean over its slots, and ending with a final answer within the
 turn limit adds ``final_answer`` (ToolEyes' "valid answer", VA):
 
-================================  =====  ===============================================
-category (``ok`` .. ``other``)    value  counted in
-================================  =====  ===============================================
-ok                                +1     ``call_ok``
-tool_hallucination                -2     DE (documentation understanding error)
-parameter_hallucination           -0.8   DE
-parameter_missing                 -0.5   DE
-tool_call_failure                 -0.25  CE (tool call error)
-tool_instability                   0     CE (the environment failed, not the model)
-other                             -0.25  CE (``other_error``: an error no rule could place)
-malformed call block              -2     CE (found in the response text, never executed)
-================================  =====  ===============================================
+==============================  =====  ===============================================
+category                        value  counted in
+==============================  =====  ===============================================
+ok                              +1     ``call_ok``
+tool_hallucination              -2     DE (documentation understanding error)
+param_hallucination             -0.8   DE
+param_missing                   -0.5   DE
+tool_call_failure               -0.25  CE (tool call error)
+tool_instability                 0     CE (the environment failed, not the model)
+other_error                     -0.25  CE (an error no rule could place)
+malformed call block            -2     CE (found in the response text, never executed)
+==============================  =====  ===============================================
+
+Category names are :mod:`reward_fns.categories`' (the classifier's, the result keys and the
+``reward_kwargs`` values are one spelling); each error's value and result key carry its name.
 
 Malformed blocks are counted from the text with the rule verl's ``hermes`` tool parser applies
 before it drops a block without a word (:func:`hermes_blocks`).
 
->>> calls = [{"name": "get_weather", "category": "parameter_missing"}, {"name": "get_weather", "category": "ok"}]
+>>> calls = [{"name": "get_weather", "category": "param_missing"}, {"name": "get_weather", "category": "ok"}]
 >>> r = score_feedback(calls, n_malformed=0, final_answer=True)
 >>> r["score"], r["de"], r["ce"], r["va"], r["param_missing"]
 (0.75, 0.5, 0.0, 1, 1)
@@ -35,6 +38,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 
+from .categories import (
+    CALL_OK,
+    FEEDBACK_CATEGORIES,
+    MALFORMED,
+    OK,
+    OTHER_ERROR,
+    PARAM_HALLUCINATION,
+    PARAM_MISSING,
+    RENAMED,
+    TOOL_CALL_FAILURE,
+    TOOL_HALLUCINATION,
+    TOOL_INSTABILITY,
+)
+
 __all__ = [
     "FEEDBACK_KEYS",
     "CATEGORY_KEYS",
@@ -44,26 +61,34 @@ __all__ = [
     "model_text",
 ]
 
-# MAE category (data_transforms.tool_feedback.FEEDBACK_CATEGORIES) -> (weight / result key, error group).
-# The result keys follow the gold-mode names where the meaning is the same.
-CATEGORY_KEYS = {
-    "ok": ("call_ok", None),
-    "tool_hallucination": ("tool_hallucination", "de"),
-    "parameter_hallucination": ("param_hallucination", "de"),
-    "parameter_missing": ("param_missing", "de"),
-    "tool_call_failure": ("tool_call_failure", "ce"),
-    "tool_instability": ("tool_instability", "ce"),
-    "other": ("other_error", "ce"),
+# MAE category (reward_fns.categories.FEEDBACK_CATEGORIES) -> (weight / result key, error group):
+# the key is the category's own name, but ok's is call_ok. Old spellings map like their new names.
+# (This order is the order of the result keys.)
+_GROUPS = {
+    OK: None,
+    TOOL_HALLUCINATION: "de",
+    PARAM_HALLUCINATION: "de",
+    PARAM_MISSING: "de",
+    TOOL_CALL_FAILURE: "ce",
+    TOOL_INSTABILITY: "ce",
+    OTHER_ERROR: "ce",
 }
-_MALFORMED = ("malformed", "ce")
-_FLAG_KEYS = tuple(dict.fromkeys([_MALFORMED[0], *(key for key, _ in CATEGORY_KEYS.values())]))
+assert set(_GROUPS) == set(FEEDBACK_CATEGORIES)
+CATEGORY_KEYS = {category: (CALL_OK if category == OK else category, group) for category, group in _GROUPS.items()}
+_LOOKUP = {**CATEGORY_KEYS, **{old: CATEGORY_KEYS[new] for old, new in RENAMED.items()}}
+_OTHER = CATEGORY_KEYS[OTHER_ERROR]
+_MALFORMED_GROUP = "ce"
+_FLAG_KEYS = tuple(dict.fromkeys([MALFORMED, *(key for key, _ in CATEGORY_KEYS.values())]))
 # Every feedback-mode result has exactly these keys (verl needs the same keys for every sample).
 FEEDBACK_KEYS = ("score", "de", "ce", "va", "n_tool_calls", "n_unexecuted_calls", *_FLAG_KEYS)
 
 
 @dataclass(frozen=True)
 class FeedbackWeights:
-    """Values of feedback mode (SPEC 4); names shared with gold mode mean the same error."""
+    """Values of feedback mode (docs/design.md#feedback-mode).
+
+    Names shared with gold mode mean the same error.
+    """
 
     call_ok: float = 1.0
     tool_hallucination: float = -2.0
@@ -90,7 +115,7 @@ def score_feedback(
     """Score one trajectory; the result has exactly :data:`FEEDBACK_KEYS`.
 
     ``calls``: one ``{"category": str, ...}`` per executed call (an unknown category counts as
-    ``other``); ``n_malformed``: call blocks that never ran; ``final_answer``: the trajectory ended
+    ``other_error``); ``n_malformed``: call blocks that never ran; ``final_answer``: the trajectory ended
     with an answer within the turn limit; ``n_unexecuted``: well-formed calls verl parsed but did
     not run (beyond ``max_parallel_calls``), reported and not scored.
     """
@@ -98,15 +123,15 @@ def score_feedback(
     total, errors = 0.0, {"de": 0, "ce": 0}
     for call in calls:
         category = call.get("category") if isinstance(call, dict) else None
-        key, group = CATEGORY_KEYS.get(category, CATEGORY_KEYS["other"])
+        key, group = _LOOKUP.get(category, _OTHER)
         total += getattr(w, key)
         result[key] = 1
         if group is not None:
             errors[group] += 1
     if n_malformed:
         total += n_malformed * w.malformed
-        result["malformed"] = 1
-        errors["ce"] += n_malformed
+        result[MALFORMED] = 1
+        errors[_MALFORMED_GROUP] += n_malformed
     slots = len(calls) + n_malformed
     va = int(bool(final_answer))
     result["score"] = (total / slots if slots else 0.0) + va * w.final_answer

@@ -225,10 +225,10 @@ def _parse_react(text: str) -> ParseResult | None:
         inp = _REACT_INPUT.match(text, m.end())
         if inp is None:
             return _malformed("react", f"action {i}: no 'Action Input:' line")
-        decoded = _raw_decode(text, inp.end())
-        if decoded is None or not isinstance(decoded[0], dict):
+        arguments, _end = _raw_decode(text, inp.end()) or (None, None)
+        if not isinstance(arguments, dict):
             return _malformed("react", f"action {i}: Action Input is not a JSON object")
-        calls.append({"name": name, "arguments": decoded[0]})
+        calls.append({"name": name, "arguments": arguments})
     return ParseResult(calls, OK, "react")
 
 

@@ -91,6 +91,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
+from . import categories as cat
 from .parsing import FORMATS, MALFORMED, NO_CALL, OK, ParseResult, parse_tool_calls
 from .schemas import load_json, load_json_list, tool_spec
 from .scoring import RESULT_KEYS, RewardWeights, empty_result
@@ -259,13 +260,13 @@ def _judge(
     calls = parsed.calls if parsed.status != MALFORMED else []
     result = empty_result(len(calls), 1)
     if parsed.status == MALFORMED:
-        result["score"], result["malformed"] = w.malformed, 1
+        result["score"], result[cat.MALFORMED] = w.malformed, 1
         return result
     if not calls:
-        result["score"], result["no_call"] = w.no_call, 1
+        result["score"], result[cat.NO_CALL] = w.no_call, 1
         return result
     if len(calls) > 1:  # RoTBench reads one step; more than one action is wrong on all three
-        result["score"], result["extra_call"] = w.extra_call, 1
+        result["score"], result[cat.EXTRA_CALL] = w.extra_call, 1
         return result
 
     name, args = calls[0]["name"], calls[0]["arguments"]
@@ -292,9 +293,9 @@ def _judge(
 
     result["ts"], result["pi"], result["cf"] = int(ts), int(pi), int(cf)
     if cf:
-        result["score"], result["correct"] = w.correct, 1
+        result["score"], result[cat.CORRECT] = w.correct, 1
     elif pi:
-        result["score"], result["content"] = w.content, 1
+        result["score"], result[cat.CONTENT] = w.content, 1
     elif ts:
         if closest is None:  # pragma: no cover - evaluate.py's finish renaming hid the one same-keyed answer
             return result
@@ -303,18 +304,15 @@ def _judge(
         hallucinated = any(k not in props for k in extra)
         redundant = any(k in props for k in extra)
         missing = not closest.params.issubset(keys)
-        result["param_hallucination"], result["param_redundant"], result["param_missing"] = (
-            int(hallucinated),
-            int(redundant),
-            int(missing),
-        )
-        result["score"] = (
-            hallucinated * w.param_hallucination + redundant * w.param_redundant + missing * w.param_missing
-        )
+        # the keys differ, so at least one issue holds: gold mode's verdict for that combination
+        verdict = w.verdicts.params[hallucinated, redundant, missing]
+        for category in verdict.categories:
+            result[category] = 1
+        result["score"] = verdict.reward
     elif name in tool_params or name == FINISH:
-        result["score"], result["wrong_tool"] = w.wrong_tool, 1
+        result["score"], result[cat.WRONG_TOOL] = w.wrong_tool, 1
     else:
-        result["score"], result["tool_hallucination"] = w.tool_hallucination, 1
+        result["score"], result[cat.TOOL_HALLUCINATION] = w.tool_hallucination, 1
     return result
 
 

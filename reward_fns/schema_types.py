@@ -20,10 +20,10 @@ Generic forms (case-insensitive, ``typing.`` prefix allowed):
   ``X (optional)`` -> X (``required`` is left as the schema says);
 - ``Union[int, float]`` -> number; other unions of different types are refused.
 
->>> canonical_schema({"type": "object", "properties": {"d": {"type": "Dict"}, "l": {"type": "List[str]"}}})[0]
+>>> canonical_schema({"type": "object", "properties": {"d": {"type": "Dict"}, "l": {"type": "List[str]"}}}).schema
 {'type': 'object', 'properties': {'d': {'type': 'object'}, 'l': {'type': 'array', 'items': {'type': 'string'}}}}
 >>> canonical_schema({"type": "dict", "properties": {"n": {"type": "int, optional"}, "f": {"type": "DataFrame"}}})
-({'type': 'object', 'properties': {'n': {'type': 'integer'}, 'f': {'type': 'DataFrame'}}}, [TypeProblem(path='properties.f', type='DataFrame', why='unknown type name')])
+CanonicalSchema(schema={'type': 'object', 'properties': {'n': {'type': 'integer'}, 'f': {'type': 'DataFrame'}}}, problems=[TypeProblem(path='properties.f', type='DataFrame', why='unknown type name')])
 >>> json_type("Optional[float]"), json_type("any"), json_type("Union[str, int]")
 ('number', 'any', None)
 """
@@ -34,7 +34,15 @@ import copy
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["JSON_TYPES", "TYPE_SPELLINGS", "TypeProblem", "canonical_schema", "json_type", "type_fragment"]
+__all__ = [
+    "JSON_TYPES",
+    "TYPE_SPELLINGS",
+    "CanonicalSchema",
+    "TypeProblem",
+    "canonical_schema",
+    "json_type",
+    "type_fragment",
+]
 
 JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
 
@@ -73,6 +81,11 @@ class TypeProblem(NamedTuple):
     path: str  # where in the parameters schema, e.g. "properties.x.items"
     type: object  # the type value found there
     why: str
+
+
+class CanonicalSchema(NamedTuple):
+    schema: object  # the schema with every type that could be mapped mapped
+    problems: list  # a TypeProblem per type that could not
 
 
 def _split_top(text: str, sep: str) -> list[str]:
@@ -195,7 +208,7 @@ def json_type(value) -> str | None:
     return typ
 
 
-def canonical_schema(schema, path: str = "") -> tuple:
+def canonical_schema(schema, path: str = "") -> CanonicalSchema:
     """``(schema with every type mapped, [TypeProblem, ...])``; the input is not changed.
 
     Sub-schemas are followed through ``properties``, ``items``, ``additionalProperties``,
@@ -203,7 +216,7 @@ def canonical_schema(schema, path: str = "") -> tuple:
     are left alone. A node whose type cannot be mapped keeps it, and the problem is listed.
     """
     problems: list = []
-    return _walk(schema, path, problems, 0), problems
+    return CanonicalSchema(_walk(schema, path, problems, 0), problems)
 
 
 def _walk(node, path: str, problems: list, depth: int):

@@ -1,5 +1,12 @@
 """Decode and validate the reward's two data inputs: gold calls and candidate tool schemas.
 
+This module is also the one place that reads a tool schema: :func:`read_tool` checks one function
+schema (plain or OpenAI-wrapped) and :func:`canonical_tool` writes it with JSON-Schema type names;
+``tl-prepare`` (:mod:`data_transforms.records`) and the reward both use them, so the data
+pipeline refuses exactly the schemas the reward cannot read. A bad schema raises
+:class:`SchemaError` naming the field (``tools[0]``, ``tools[0].name``,
+``tools[0][get_weather].parameters.required``).
+
 Both arrive as JSON strings (parquet merges nested dicts of different shapes, so rows store them
 as strings) or as already-decoded lists. Bad data raises ``ValueError`` naming the item and
 field; it is the dataset's fault, not the model's. (``tl_tool`` caches the decoded pair per
@@ -15,6 +22,7 @@ field; it is the dataset's fault, not the model's. (``tl_tool`` caches the decod
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import NamedTuple
 
@@ -23,12 +31,15 @@ from .values import dict_form
 
 __all__ = [
     "GoldCall",
+    "SchemaError",
     "ToolSpec",
+    "canonical_tool",
     "check_gold_against_tools",
     "decode_gold_calls",
     "index_tools",
     "load_json",
     "load_json_list",
+    "read_tool",
     "tool_spec",
     "tools_from_gold",
 ]
@@ -97,26 +108,91 @@ def decode_gold_calls(value) -> tuple:
     return tuple(_gold_call(i, item) for i, item in enumerate(load_json_list(value, "ground_truth", "gold call")))
 
 
-def tool_spec(i: int, item) -> tuple[str, ToolSpec]:
+class SchemaError(ValueError):
+    """A tool schema that cannot be read: ``field`` says where, ``problem`` what is wrong."""
+
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field}: {problem}")
+
+
+class ToolSchema(NamedTuple):
+    """One function schema as :func:`read_tool` found it (the OpenAI wrapper removed)."""
+
+    schema: dict  # the function's own fields: name, description, parameters, ...
+    name: str
+    parameters: dict  # decoded; "properties" and "required" checked
+
+
+_NO_PARAMETERS = {"type": "object", "properties": {}}
+
+
+def read_tool(item, where: str = "tools") -> ToolSchema:
+    """Check one function schema, plain ``{"name", "parameters", ...}`` or OpenAI's
+    ``{"type": "function", "function": {...}}``; raise :class:`SchemaError` where it is not one.
+
+    ``parameters`` may be a JSON string; left out, null or empty it means no parameters. Its
+    ``properties`` must be an object and its ``required`` a list of names (null or empty: none).
+    Errors name ``where`` for the schema, ``where.name`` for its name and
+    ``where[NAME].parameters...`` for its parameters.
+    """
     if isinstance(item, dict) and isinstance(item.get("function"), dict):
-        item = item["function"]  # OpenAI {"type": "function", "function": {...}}
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-        raise ValueError(f"tools[{i}] must be a function schema with a string 'name', got {str(item)[:200]!r}")
-    params = item.get("parameters") or {}
+        item = item["function"]
+    if not isinstance(item, dict):
+        raise SchemaError(where, f"a tool schema must be an object, got {str(item)[:120]!r}")
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise SchemaError(f"{where}.name", f"a tool needs a non-empty string name, got {name!r}")
+    params_where = f"{where}[{name}].parameters"
+    params = item.get("parameters") or _NO_PARAMETERS
     if isinstance(params, str):
-        params = load_json(params, f"tools[{i}].parameters")
+        try:
+            params = json.loads(params)
+        except ValueError as exc:
+            raise SchemaError(params_where, f"not valid JSON ({exc}): {params[:120]!r}") from None
     if not isinstance(params, dict):
-        raise ValueError(f"tools[{i}].parameters must be an object, got {type(params).__name__}")
-    props = params.get("properties") or {}
-    required = params.get("required") or []
-    if not isinstance(props, dict):
-        raise ValueError(f"tools[{i}].parameters.properties must be an object, got {type(props).__name__}")
-    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-        raise ValueError(f"tools[{i}].parameters.required must be a list of names, got {required!r}")
+        raise SchemaError(params_where, f"must be an object, got {str(params)[:120]!r}")
+    props = params.get("properties")
+    if props and not isinstance(props, dict):
+        raise SchemaError(f"{params_where}.properties", f"must be an object, got {str(props)[:120]!r}")
+    required = params.get("required")
+    if required and (not isinstance(required, list) or not all(isinstance(r, str) for r in required)):
+        raise SchemaError(f"{params_where}.required", f"must be a list of names, got {str(required)[:120]!r}")
+    return ToolSchema(item, name, params)
+
+
+def canonical_tool(item, where: str = "tools") -> dict:
+    """A plain ``{"name", "description", "parameters", ...}`` schema with JSON-Schema type names
+    (:func:`reward_fns.schema_types.canonical_schema`), the input unchanged; checked as
+    :func:`read_tool` checks it. A null or empty non-object ``properties`` becomes ``{}``, a null
+    or empty non-list ``required`` is left out.
+
+    >>> canonical_tool({"type": "function", "function": {"name": "f", "parameters": {"type": "dict",
+    ...     "properties": {"x": {"type": "float"}}, "required": None}}})
+    {'name': 'f', 'description': '', 'parameters': {'type': 'object', 'properties': {'x': {'type': 'number'}}}}
+    """
+    schema, name, params = read_tool(item, where)
+    params = dict(params)
+    if "properties" in params and not isinstance(params["properties"], dict):
+        params["properties"] = {}  # null, [] (PHP's empty object), "": no parameters
+    if "required" in params and not isinstance(params["required"], list):
+        del params["required"]  # null, "": none
+    extra = {k: copy.deepcopy(v) for k, v in schema.items() if k not in ("name", "description", "parameters")}
+    return {
+        "name": name,
+        "description": str(schema.get("description") or ""),
+        "parameters": canonical_schema(params).schema,
+        **extra,
+    }
+
+
+def tool_spec(i: int, item) -> tuple[str, ToolSpec]:
+    """``(name, ToolSpec)`` of ``extra_info.tools[i]``, checked by :func:`read_tool`."""
+    _, name, params = read_tool(item, f"extra_info.tools[{i}]")
     # types read as tl-prepare maps them ("Dict" -> object, "List[str]" -> array of strings); a
     # spelling with no clear meaning stays, and the parameter counts as untyped
-    props = {p: canonical_schema(schema)[0] for p, schema in props.items()}
-    return item["name"], ToolSpec(props, tuple(required))
+    props = canonical_schema({"properties": params.get("properties") or {}}).schema["properties"]
+    return name, ToolSpec(props, tuple(params.get("required") or ()))
 
 
 def index_tools(value) -> dict:

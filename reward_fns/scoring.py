@@ -26,29 +26,59 @@ score is the mean over ``max(#pred, #gold)`` slots, so only a fully right answer
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property
+from typing import NamedTuple
 
+from .categories import (
+    CONTENT,
+    CORRECT,
+    EXTRA_CALL,
+    GOLD_CATEGORIES,
+    MISSING_CALL,
+    PARAM_HALLUCINATION,
+    PARAM_MISSING,
+    PARAM_REDUNDANT,
+    TOOL_HALLUCINATION,
+    WRONG_TOOL,
+)
 from .matching import best_matching
 from .schemas import GoldCall, ToolSpec
 from .values import acceptance_test
 
-__all__ = ["CATEGORIES", "RewardWeights", "score_calls", "score_pair", "empty_result"]
+__all__ = [
+    "CATEGORIES",
+    "CallPlan",
+    "GoldPlan",
+    "PairScore",
+    "RewardWeights",
+    "score_calls",
+    "score_pair",
+    "empty_result",
+]
 
-# One 0/1 key per category in every result (verl needs the same keys for every sample).
-CATEGORIES = (
-    "malformed",
-    "no_call",
-    "tool_hallucination",
-    "wrong_tool",
-    "param_hallucination",
-    "param_redundant",
-    "param_missing",
-    "content",
-    "missing_call",
-    "extra_call",
-    "correct",
-)
+# One 0/1 key per category in every result (verl needs the same keys for every sample); the
+# names are reward_fns.categories' (the result keys and the RewardWeights fields spell them alike).
+CATEGORIES = GOLD_CATEGORIES
 RESULT_KEYS = ("score", "ts", "pi", "cf", *CATEGORIES, "n_pred_calls", "n_gold_calls")
+
+
+class PairScore(NamedTuple):
+    """One predicted call judged against one gold call."""
+
+    reward: float
+    categories: tuple  # the category names that apply (one tuple object per outcome)
+    params_right: bool  # the names agree and every parameter is right (content errors aside)
+
+
+class _Verdicts(NamedTuple):
+    """Every :class:`PairScore` one set of weights can give, built once (``RewardWeights.verdicts``)."""
+
+    tool_hallucination: PairScore
+    wrong_tool: PairScore
+    content: PairScore
+    correct: PairScore
+    params: dict  # (hallucinated, redundant, missing) -> PairScore, for each combination with an issue
+    correct_is_best: bool  # see _correct_is_best
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,25 @@ class RewardWeights:
     def names(cls) -> frozenset:
         return frozenset(f.name for f in fields(cls))
 
+    @cached_property
+    def verdicts(self) -> _Verdicts:
+        """The pair outcomes under these values, computed on first use and kept with them (the
+        scorer then builds no tuple per pair)."""
+        params = {
+            (h, r, m): PairScore(
+                h * self.param_hallucination + r * self.param_redundant + m * self.param_missing, categories, False
+            )
+            for (h, r, m), categories in _PARAM_CATEGORIES.items()
+        }
+        return _Verdicts(
+            tool_hallucination=PairScore(self.tool_hallucination, _TOOL_HALLUCINATION, False),
+            wrong_tool=PairScore(self.wrong_tool, _WRONG_TOOL, False),
+            content=PairScore(self.content, _CONTENT, True),
+            correct=PairScore(self.correct, _CORRECT, True),
+            params=params,
+            correct_is_best=_correct_is_best(self, params),
+        )
+
 
 _EMPTY = dict.fromkeys(RESULT_KEYS, 0)
 _EMPTY["score"] = 0.0
@@ -83,29 +132,46 @@ def empty_result(n_pred: int = 0, n_gold: int = 0) -> dict:
     return result
 
 
-_CORRECT, _CONTENT = ("correct",), ("content",)
-_TOOL_HALLUCINATION, _WRONG_TOOL = ("tool_hallucination",), ("wrong_tool",)
+_CORRECT, _CONTENT = (CORRECT,), (CONTENT,)
+_TOOL_HALLUCINATION, _WRONG_TOOL = (TOOL_HALLUCINATION,), (WRONG_TOOL,)
 # (hallucinated, redundant, missing) -> categories, for every combination with an issue
 _PARAM_CATEGORIES = {
-    (h, r, m): tuple(c for c, on in (("param_hallucination", h), ("param_redundant", r), ("param_missing", m)) if on)
+    (h, r, m): tuple(c for c, on in ((PARAM_HALLUCINATION, h), (PARAM_REDUNDANT, r), (PARAM_MISSING, m)) if on)
     for h in (False, True)
     for r in (False, True)
     for m in (False, True)
+    if h or r or m
 }
 
 
-def score_pair(pred: dict, gold: GoldCall, tools: dict, w: RewardWeights) -> tuple[float, tuple, bool]:
-    """``(reward, categories, params_right)`` of one predicted call against one gold call."""
+class CallPlan(NamedTuple):
+    """What judging a call against one gold call needs, built once per (gold call, schema)."""
+
+    tests: dict  # a value test per parameter both in the gold call and in the schema
+    must: frozenset  # parameters that must be present (gold without "", schema-required)
+    leave_out: frozenset  # parameters the gold says to leave out (only "")
+    props: dict  # the schema's properties
+
+
+class GoldPlan(NamedTuple):
+    """A gold call's name and its :class:`CallPlan` (None where the name is no candidate tool)."""
+
+    name: str
+    plan: CallPlan | None
+
+
+def score_pair(pred: dict, gold: GoldCall, tools: dict, w: RewardWeights) -> PairScore:
+    """One predicted call judged against one gold call."""
     name = pred["name"]
     spec = tools.get(name)
     if spec is None:
-        return w.tool_hallucination, _TOOL_HALLUCINATION, False
+        return w.verdicts.tool_hallucination
     if name != gold.name:
-        return w.wrong_tool, _WRONG_TOOL, False
+        return w.verdicts.wrong_tool
     return _judge(pred["arguments"], _plan(gold, spec), w)
 
 
-def _judge(args: dict, plan: tuple, w: RewardWeights) -> tuple[float, tuple, bool]:
+def _judge(args: dict, plan: CallPlan, w: RewardWeights) -> PairScore:
     """``score_pair`` once the names agree: the parameter categories, from the compiled plan."""
     tests, must, leave_out, props = plan
     hallucinated = redundant = content = False
@@ -124,39 +190,35 @@ def _judge(args: dict, plan: tuple, w: RewardWeights) -> tuple[float, tuple, boo
                 content = True
     missing = not must.issubset(args)
     if hallucinated or redundant or missing:
-        reward = hallucinated * w.param_hallucination + redundant * w.param_redundant + missing * w.param_missing
-        return reward, _PARAM_CATEGORIES[hallucinated, redundant, missing], False
+        return w.verdicts.params[hallucinated, redundant, missing]
     if content:
-        return w.content, _CONTENT, True
-    return w.correct, _CORRECT, True
+        return w.verdicts.content
+    return w.verdicts.correct
 
 
-def _plan(gold: GoldCall, spec: ToolSpec) -> tuple:
-    """``(tests, must, leave_out, props)``: a value test per parameter in both the gold call and
-    the schema, the parameters that must be present (gold without ``""``, schema-required), and
-    those the gold says to leave out (only ``""``)."""
+def _plan(gold: GoldCall, spec: ToolSpec) -> CallPlan:
     props, gold_args = spec.properties, gold.arguments
-    tests = {p: acceptance_test(acc, props[p]) for p, acc in gold_args.items() if p in props}
-    must = frozenset([p for p, acc in gold_args.items() if "" not in acc] + list(spec.required))
-    leave_out = frozenset(p for p, acc in gold_args.items() if all(a == "" for a in acc))
-    return tests, must, leave_out, props
+    return CallPlan(
+        tests={p: acceptance_test(acc, props[p]) for p, acc in gold_args.items() if p in props},
+        must=frozenset([p for p, acc in gold_args.items() if "" not in acc] + list(spec.required)),
+        leave_out=frozenset(p for p, acc in gold_args.items() if all(a == "" for a in acc)),
+        props=props,
+    )
 
 
 def compile_plans(gold_calls: tuple, tools: dict) -> tuple:
-    """``(name, plan)`` per gold call (plan None where the name is no candidate tool).
+    """A :class:`GoldPlan` per gold call.
 
     Building the value tests is the costly part of scoring; ``tl_tool`` caches the result per
     (ground truth, tools) pair, so a GRPO group of ``n`` responses compiles it once.
     """
-    return tuple((g.name, _plan(g, tools[g.name]) if g.name in tools else None) for g in gold_calls)
+    return tuple(GoldPlan(g.name, _plan(g, tools[g.name]) if g.name in tools else None) for g in gold_calls)
 
 
-@lru_cache(maxsize=64)
-def _correct_is_best(w: RewardWeights) -> bool:
+def _correct_is_best(w: RewardWeights, params: dict) -> bool:
     """Is a correct pair worth strictly more than any other pair? (True for the defaults.) Then
     a one-to-one assignment of correct pairs is the unique kind of optimal matching."""
-    params = (w.param_hallucination, w.param_redundant, w.param_missing)
-    issue_sums = [sum(v for v, on in zip(params, combo) if on) for combo in _PARAM_CATEGORIES if any(combo)]
+    issue_sums = [verdict.reward for verdict in params.values()]
     return w.correct > max(w.tool_hallucination, w.wrong_tool, w.content, *issue_sums)
 
 
@@ -174,7 +236,7 @@ def score_calls(
             result.update(score=w.correct, ts=1, pi=1, cf=1, correct=1)
         else:
             result.update(score=w.unexpected_call, extra_call=1)
-            result["tool_hallucination"] = int(any(c["name"] not in tools for c in pred_calls))
+            result[TOOL_HALLUCINATION] = int(any(c["name"] not in tools for c in pred_calls))
         return result
     if n_pred == 0:
         result.update(score=w.no_call, no_call=1)
@@ -186,9 +248,9 @@ def score_calls(
         pred = pred_calls[0]
         gold_name, plan = plans[0]
         if pred["name"] not in tools:
-            reward, cats, params_right = w.tool_hallucination, _TOOL_HALLUCINATION, False
+            reward, cats, params_right = w.verdicts.tool_hallucination
         elif pred["name"] != gold_name:
-            reward, cats, params_right = w.wrong_tool, _WRONG_TOOL, False
+            reward, cats, params_right = w.verdicts.wrong_tool
         else:
             reward, cats, params_right = _judge(pred["arguments"], plan, w)
         for c in cats:
@@ -204,7 +266,7 @@ def score_calls(
         return result
 
     pairs = [[None] * n_gold for _ in range(n_pred)]
-    if n_pred == n_gold and _correct_is_best(w) and _all_correct(pred_calls, plans, pairs, w):
+    if n_pred == n_gold and w.verdicts.correct_is_best and _all_correct(pred_calls, plans, pairs, w):
         # every optimal matching pairs each call correctly: the answer is fully right
         result["score"] = w.correct
         result["correct"] = result["ts"] = result["pi"] = result["cf"] = 1
@@ -215,9 +277,9 @@ def score_calls(
         # its extra-call value, so a -1.8 pair can be worse than leaving that call extra (-1.5).
         # Scoring each pair relative to that cost does it (every row matched: no shift needed).
         extra = [w.extra_call if c["name"] in tools else w.tool_hallucination for c in pred_calls]
-        matching = best_matching([[cell[0] - extra[i] for cell in row] for i, row in enumerate(pairs)])
+        matching = best_matching([[cell.reward - extra[i] for cell in row] for i, row in enumerate(pairs)])
     else:
-        matching = best_matching([[cell[0] for cell in row] for row in pairs])
+        matching = best_matching([[cell.reward for cell in row] for row in pairs])
     total = 0.0
     correct = n_pred == n_gold
     params_right = True  # in every matched pair
@@ -228,7 +290,7 @@ def score_calls(
             result[c] = 1
         if cats is not _CORRECT:
             correct = False
-        if not right or pred_calls[i]["name"] != plans[j][0]:
+        if not right or pred_calls[i]["name"] != plans[j].name:
             params_right = False
     if n_pred > n_gold:  # predictions left unmatched
         matched = {i for i, _ in matching}
@@ -238,11 +300,11 @@ def score_calls(
                     total += w.extra_call
                 else:
                     total += w.tool_hallucination
-                    result["tool_hallucination"] = 1
-                result["extra_call"] = 1
+                    result[TOOL_HALLUCINATION] = 1
+                result[EXTRA_CALL] = 1
     elif n_gold > n_pred:
         total += (n_gold - n_pred) * w.missing_call
-        result["missing_call"] = 1
+        result[MISSING_CALL] = 1
     names_right = n_pred == n_gold and sorted([c["name"] for c in pred_calls]) == sorted([n for n, _ in plans])
     # PI asks whether *some* name-respecting matching gets every parameter set right; the
     # reward-maximising matching above need not be that one, so unless it is, check on its own.
@@ -250,7 +312,7 @@ def score_calls(
         params_right
         or _perfect(
             [
-                [cell[2] and pred["name"] == plans[j][0] for j, cell in enumerate(row)]
+                [cell.params_right and pred["name"] == plans[j].name for j, cell in enumerate(row)]
                 for pred, row in zip(pred_calls, pairs)
             ]
         )
@@ -265,8 +327,7 @@ def score_calls(
 def _fill_pairs(pairs: list, pred_calls: list, plans: list, tools: dict, w: RewardWeights) -> None:
     """Complete ``pairs[i][j] = score_pair(pred_calls[i], gold_calls[j], tools, w)`` where it is
     still None, with each gold call's plan looked up once."""
-    hallucination = (w.tool_hallucination, _TOOL_HALLUCINATION, False)
-    wrong_tool = (w.wrong_tool, _WRONG_TOOL, False)
+    hallucination, wrong_tool = w.verdicts.tool_hallucination, w.verdicts.wrong_tool
     for pred, row in zip(pred_calls, pairs):
         name = pred["name"]
         known = name in tools
@@ -292,7 +353,7 @@ def _all_correct(pred_calls: list, plans: list, pairs: list, w: RewardWeights) -
             gold_name, plan = plans[j]
             if gold_name == name and plan is not None:
                 row[j] = cell = _judge(args, plan, w)
-                if cell[1] is _CORRECT:
+                if cell.categories is _CORRECT:
                     del free[k]
                     break
         else:

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import json
 
-from .scoring import CATEGORIES
+from .categories import GOLD_CATEGORIES
 from .tl_tool import compute_score, reward_settings
 
 __all__ = ["LOGGED_KEYS", "completion_text", "make_tl_tool_reward", "tl_tool_reward"]
 
 #: Result keys whose batch mean is logged as ``tl_tool/<key>``.
-LOGGED_KEYS = ("ts", "pi", "cf", *CATEGORIES)
+LOGGED_KEYS = ("ts", "pi", "cf", *GOLD_CATEGORIES)
 
 
 def completion_text(completion) -> str:

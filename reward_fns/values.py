@@ -138,6 +138,15 @@ def dict_form(acceptable: list, schema: dict | None = None) -> str | None:
     return None
 
 
+def _all_valid(values, acceptable, expected) -> bool:
+    """Is every element of ``values`` valid by :func:`_type_ok` (one level, no nesting)?"""
+    for value in values:
+        valid, _is_variable = _type_ok(value, acceptable, expected, None)
+        if not valid:
+            return False
+    return True
+
+
 def _type_ok(value, acceptable, expected, nested) -> tuple[bool, bool]:
     """BFCL's type check: ``(valid, is_variable)``. Nested checking goes one level deep."""
     gold_type = _gold_type(acceptable)
@@ -146,7 +155,7 @@ def _type_ok(value, acceptable, expected, nested) -> tuple[bool, bool]:
         if nested is None:
             return True, is_variable
         for option in acceptable:
-            if type(option) is not list or all(_type_ok(v, option, nested, None)[0] for v in value):
+            if type(option) is not list or _all_valid(value, option, nested):
                 return True, is_variable
         # Element types fit no option: invalid. (BFCL goes on to its gold-type rule here, but its
         # result is already marked invalid, so e.g. [1, 3] is rejected where floats are wanted.)

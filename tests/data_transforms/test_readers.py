@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from data_transforms.io import iter_rows
+from data_transforms.io import append_jsonl, iter_rows, read_json, write_json, write_jsonl
 from data_transforms.readers import (
     READERS,
     _common,
@@ -747,3 +747,28 @@ def test_react_rows_read_as_toolace_are_refused_not_trained_as_text():
             read_toolace(row, row_name)
         errors.append(info.value.problem)
     assert errors and all("follows no tool call" in e for e in errors)
+
+
+# --------------------------------------------------------------------------------------------
+# data_transforms.io: the writers and the single-document reader
+# --------------------------------------------------------------------------------------------
+
+
+def test_jsonl_written_and_appended_reads_back_row_by_row(tmp_path):
+    path = write_jsonl([{"id": "a", "text": "é"}], tmp_path / "sub" / "rows.jsonl")
+    append_jsonl([{"id": "b"}, {"id": "c"}], path)
+    assert "é" in path.read_text(encoding="utf-8")  # written as UTF-8, not \u escapes
+    assert list(iter_rows(path)) == [
+        ("rows.jsonl:1", {"id": "a", "text": "é"}),
+        ("rows.jsonl:2", {"id": "b"}),
+        ("rows.jsonl:3", {"id": "c"}),
+    ]
+
+
+def test_read_json_names_the_file(tmp_path):
+    assert read_json(write_json({"a": [1]}, tmp_path / "r.json")) == {"a": [1]}
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(ValueError, match=r"bad\.json: not valid JSON"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(FileNotFoundError, match="manifest not found"):
+        read_json(tmp_path / "nope.json", "manifest")

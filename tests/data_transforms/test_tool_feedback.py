@@ -51,14 +51,16 @@ from data_transforms.tool_feedback import (
     classify_feedback,
     summarize,
 )
+from reward_fns import categories
+from tests.helpers import examples
 
 OK = "ok"
 INSTABILITY = "tool_instability"
 FAILURE = "tool_call_failure"
 TOOL_HALLU = "tool_hallucination"
-PARAM_HALLU = "parameter_hallucination"
-MISSING = "parameter_missing"
-OTHER = "other"
+PARAM_HALLU = "param_hallucination"
+MISSING = "param_missing"
+OTHER = "other_error"
 
 
 # --- making real Python errors ------------------------------------------------------------------
@@ -1036,6 +1038,7 @@ def test_harmless_text_is_ok(text):
 
 
 def test_categories():
+    assert FEEDBACK_CATEGORIES is categories.FEEDBACK_CATEGORIES  # one home: reward_fns.categories
     assert FEEDBACK_CATEGORIES[0] == "ok"
     assert ERROR_CATEGORIES == FEEDBACK_CATEGORIES[1:]
     assert set(FEEDBACK_CATEGORIES) == {OK, INSTABILITY, FAILURE, TOOL_HALLU, PARAM_HALLU, MISSING, OTHER}
@@ -1081,9 +1084,7 @@ def test_every_row_decides_some_real_message(http_messages, verl_messages, fasta
         first = next((i for i, (_, pattern, _) in enumerate(FEEDBACK_PATTERNS) if pattern.search(text)), None)
         deciding.add(first)
     unexercised = [
-        (i, FEEDBACK_PATTERNS[i][0], FEEDBACK_PATTERNS[i][1].pattern)
-        for i in range(len(FEEDBACK_PATTERNS))
-        if i not in deciding
+        (i, rule.category, rule.pattern.pattern) for i, rule in enumerate(FEEDBACK_PATTERNS) if i not in deciding
     ]
     assert not unexercised, unexercised
 
@@ -1145,6 +1146,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.slow  # about 20 megabyte inputs, 15 s together: CI runs them, the fast loop does not
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_megabyte_inputs_return(text):
     # Linear-time patterns: each of these finishes in about a second. No timing is asserted.
@@ -1186,13 +1188,13 @@ _FRAGMENTS = (
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text())
 def test_any_text_gets_a_category(text):
     assert classify_feedback(text) in FEEDBACK_CATEGORIES
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.text(max_size=8)), max_size=30))
 def test_any_mix_of_message_fragments_gets_a_category(parts):
     assert classify_feedback("".join(parts)) in FEEDBACK_CATEGORIES
@@ -1205,7 +1207,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(_JSON, st.dictionaries(st.sampled_from(["error", "errors", "status", "code", "message"]), _JSON)))
 def test_any_payload_gets_a_category(payload):
     assert classify_feedback(payload) in FEEDBACK_CATEGORIES
@@ -1213,7 +1215,7 @@ def test_any_payload_gets_a_category(payload):
     assert classify_feedback(repr(payload)) in FEEDBACK_CATEGORIES
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.one_of(st.none(), st.binary(), st.integers(), st.floats(), st.tuples(st.text()), st.sets(st.integers())))
 def test_any_value_gets_a_category(value):
     assert classify_feedback(value) in FEEDBACK_CATEGORIES
@@ -1229,6 +1231,8 @@ def test_summarize():
     assert summarize([]) == dict.fromkeys(FEEDBACK_CATEGORIES, 0)
     with pytest.raises(ValueError, match="unknown feedback category"):
         summarize(["ok", "timeout"])
+    # spellings from before reward_fns.categories count under their names
+    assert summarize(["parameter_missing", "other"])[MISSING] == summarize(["parameter_missing", "other"])[OTHER] == 1
 
 
 def test_module_doctests():

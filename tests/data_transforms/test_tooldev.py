@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from data_transforms.io import write_parquet
 from data_transforms.records import Record
 from data_transforms.self_evolution import judge_answers, read_queries, round_report, round_rows, screen_tools
 from data_transforms.tally import Tally
@@ -30,9 +31,8 @@ from data_transforms.tooldev import (
     tools_answer,
 )
 from data_transforms.vote import canonical_answer, majority_vote
-from data_transforms.writers import write_parquet
+from tests.helpers import examples
 from tl_plugin.testing import build_tiny_tokenizer
-from tl_plugin.verl_ext.sft_dataset import TLSFTDataset
 
 
 def tool(name="get_weather", **props):
@@ -203,7 +203,7 @@ def test_majority_vote_tie_break_and_min_votes():
         majority_vote([a], tie_break="random")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.sampled_from(["Paris", "Rome", "paris", "Oslo", None]), min_size=1, max_size=8), st.randoms())
 def test_vote_count_does_not_depend_on_sample_order(cities, rnd):
     answers = [None if c is None else [call(c)] for c in cities]
@@ -224,6 +224,8 @@ def tokenizer(tmp_path_factory):
 
 
 def _trained_text(row, tokenizer, tmp_path):
+    from tl_plugin.verl_ext.sft_dataset import TLSFTDataset  # callers are marked verl
+
     path = write_parquet([row], tmp_path / "row.parquet")
     cfg = OmegaConf.create(
         {"pad_mode": "no_padding", "max_length": 4096, "truncation": "error", "pkt": {"enable": False}}
@@ -235,6 +237,7 @@ def _trained_text(row, tokenizer, tmp_path):
     return full, trained
 
 
+@pytest.mark.verl
 def test_adaption_row_through_the_chat_template_trains_only_the_schema(tokenizer, tmp_path):
     t = tool()
     full, trained = _trained_text(adaption_row(t, "a1"), tokenizer, tmp_path)
@@ -246,6 +249,7 @@ def test_adaption_row_through_the_chat_template_trains_only_the_schema(tokenizer
     assert check_tools(parse_tools(trained)[0]) == []
 
 
+@pytest.mark.verl
 def test_generation_row_and_custom_prompts(tokenizer, tmp_path):
     prompts = TaskPrompts(generation_user="Invent tools for: {query}")
     row = generation_row("Weather in Paris?", [tool(), tool("get_time")], "g1", prompts)

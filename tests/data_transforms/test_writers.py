@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_transforms.gold import gold_problem, reference_answer
+from data_transforms.io import write_parquet
 from data_transforms.masking import erroneous_steps, step_feedback
 from data_transforms.records import Record, RecordError, canonical_tool, check_record, wrap_gold
 from data_transforms.render import (
@@ -26,8 +27,9 @@ from data_transforms.render import (
 from data_transforms.split import record_tool_names, split_indices
 from data_transforms.tally import MAX_LISTED, Tally
 from data_transforms.tool_feedback import ERROR_CATEGORIES, FEEDBACK_CATEGORIES, classify_feedback
-from data_transforms.writers import RowOptions, rl_rows, sft_rows, write_parquet
+from data_transforms.writers import RowOptions, rl_rows, sft_rows
 from reward_fns.tl_tool import compute_score
+from tests.helpers import examples
 
 # --------------------------------------------------------------------------------------------
 # Builders
@@ -236,6 +238,42 @@ def test_canonical_tool_errors_name_row_and_field(bad, field):
     assert str(info.value).startswith(f"row data.jsonl:7: field {field!r}: ")
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        "not a schema",
+        {"description": "no name"},
+        {"name": "f", "parameters": [1, 2]},
+        {"name": "f", "parameters": "{not json"},
+        {"name": "f", "parameters": {"type": "object", "properties": [1]}},
+        {"name": "f", "parameters": {"type": "object", "properties": {}, "required": [1]}},
+        {"name": "f", "parameters": {"type": "object", "properties": None, "required": None}},
+        {"name": "f", "parameters": {"type": "object", "properties": [], "required": ""}},
+        {"type": "function", "function": {"name": "f", "parameters": '{"type": "dict", "properties": {}}'}},
+    ],
+)
+def test_tl_prepare_and_the_reward_read_a_tool_schema_alike(schema):
+    # one reader (reward_fns.schemas.read_tool): prepare refuses exactly what the reward cannot read
+    from reward_fns.schemas import index_tools
+
+    try:
+        tool = canonical_tool(schema, row="r")
+    except RecordError as exc:
+        with pytest.raises(ValueError) as info:
+            index_tools([schema])
+        assert info.value.problem == exc.problem
+        assert info.value.field.replace("extra_info.tools[0]", "tools") == exc.field
+    else:
+        spec = index_tools([schema])["f"]
+        assert spec.properties == tool["parameters"].get("properties", {})
+        assert spec.required == tuple(tool["parameters"].get("required", ()))
+
+
+def test_null_properties_and_required_read_as_none():
+    tool = canonical_tool({"name": "f", "parameters": {"type": "object", "properties": None, "required": None}})
+    assert tool["parameters"] == {"type": "object", "properties": {}}
+
+
 def test_wrap_gold_wraps_values_and_allows_omission_only_at_the_default():
     tools = [
         canonical_tool(
@@ -438,40 +476,40 @@ def test_step_feedback_groups_responses_by_step():
         user("u"),  # 0
         assistant("", call("a"), call("b")),  # 1: parallel calls, two responses
         tool_msg("ok"),  # 2
-        tool_msg("parameter_missing"),  # 3
+        tool_msg("param_missing"),  # 3
         user("and?"),  # 4
         tool_msg("tool_instability"),  # 5: after a user message, answers no step
         assistant("text"),  # 6: no calls
-        tool_msg("other"),  # 7: answers no step
+        tool_msg("other_error"),  # 7: answers no step
         assistant("", call("c")),  # 8
         tool_msg("ok"),  # 9
         assistant("", call("d")),  # 10: trajectory ends before its response
     ]
     feedback = step_feedback(msgs, classify=_by_content)
-    assert feedback == {1: ["ok", "parameter_missing"], 8: ["ok"], 10: []}
-    assert erroneous_steps(feedback) == {1: "parameter_missing"}
+    assert feedback == {1: ["ok", "param_missing"], 8: ["ok"], 10: []}
+    assert erroneous_steps(feedback) == {1: "param_missing"}
 
 
 def test_step_feedback_with_the_real_classifier():
     msgs = trajectory_messages()
-    assert classify_feedback(PARAM_ERROR) == "parameter_hallucination"
-    assert step_feedback(msgs) == {1: ["ok"], 3: ["ok", "ok"], 6: ["parameter_hallucination"], 8: ["ok"]}
+    assert classify_feedback(PARAM_ERROR) == "param_hallucination"
+    assert step_feedback(msgs) == {1: ["ok"], 3: ["ok", "ok"], 6: ["param_hallucination"], 8: ["ok"]}
 
 
 def test_erroneous_steps_honours_error_categories():
     assert "ok" in FEEDBACK_CATEGORIES and "ok" not in ERROR_CATEGORIES
     assert set(ERROR_CATEGORIES) <= set(FEEDBACK_CATEGORIES)
     feedback = {
-        1: ["ok", "tool_instability", "parameter_hallucination"],
-        3: ["parameter_hallucination"],
-        5: ["parameter_missing"],
+        1: ["ok", "tool_instability", "param_hallucination"],
+        3: ["param_hallucination"],
+        5: ["param_missing"],
         7: ["ok"],
         9: [],
     }
-    assert erroneous_steps(feedback) == {1: "tool_instability", 3: "parameter_hallucination", 5: "parameter_missing"}
-    assert erroneous_steps(feedback, {"parameter_hallucination"}) == {
-        1: "parameter_hallucination",
-        3: "parameter_hallucination",
+    assert erroneous_steps(feedback) == {1: "tool_instability", 3: "param_hallucination", 5: "param_missing"}
+    assert erroneous_steps(feedback, {"param_hallucination"}) == {
+        1: "param_hallucination",
+        3: "param_hallucination",
     }
     assert erroneous_steps(feedback, ()) == {}
 
@@ -584,8 +622,8 @@ def test_rl_rows_of_a_trajectory():
     later = rows[2]["prompt"]
     assert json.loads(later[BAD_STEP]["tool_calls"][0]["function"]["arguments"]) == {"x": "q", "y": 1}
     assert later[BAD_STEP + 1]["content"] == PARAM_ERROR
-    assert dict(tally.dropped) == {"rl": {"erroneous_step:parameter_hallucination": 1}}
-    assert tally.examples == {"rl:erroneous_step:parameter_hallucination": "traj-1"}
+    assert dict(tally.dropped) == {"rl": {"erroneous_step:param_hallucination": 1}}
+    assert tally.examples == {"rl:erroneous_step:param_hallucination": "traj-1"}
     assert json.loads(rows[0]["extra_info"]["tools"])[2] == {"type": "function", "function": TOOLS[2]}
 
 
@@ -604,7 +642,7 @@ def test_rl_rows_without_final_answer_steps():
     rows = rl_rows(trajectory(), "toy", RowOptions(final_answer_steps=False), tally)
     assert [r["extra_info"]["step"] for r in rows] == GOOD_STEPS[:-1]
     reasons = tally.dropped["rl"]
-    assert reasons["erroneous_step:parameter_hallucination"] == 1
+    assert reasons["erroneous_step:param_hallucination"] == 1
     assert [n for r, n in reasons.items() if r.startswith("final_answer_step")] == [1]
 
 
@@ -624,7 +662,7 @@ def test_rl_rows_system_text_defaults_and_overrides():
 
 
 def test_rl_rows_error_categories_restricted():
-    opts, tally = RowOptions(error_categories=("parameter_missing",)), Tally()
+    opts, tally = RowOptions(error_categories=("param_missing",)), Tally()
     # step 6 is no longer erroneous, but its gold (parameter y, not in the schema) is unsatisfiable
     rows = rl_rows(trajectory(), "toy", opts, tally)
     assert [r["extra_info"]["step"] for r in rows] == GOOD_STEPS
@@ -680,7 +718,7 @@ def test_sft_rows_mask_mode():
     assert [{k: v for k, v in m.items() if k != "loss_mask"} for m in row["messages"]] == chat_messages(msgs, TOOLS)
     assert _masks(row) == [1 if i in GOOD_STEPS else 0 for i in range(len(msgs))]
     assert _masks(row)[BAD_STEP] == 0 and msgs[BAD_STEP]["role"] == "assistant"
-    assert tally.masked == {"parameter_hallucination": 1}
+    assert tally.masked == {"param_hallucination": 1}
     assert not tally.dropped
 
 
@@ -703,7 +741,7 @@ def test_sft_rows_cut_messages_after_the_last_good_step():
     (row,) = sft_rows(trajectory(messages=msgs), "toy", RowOptions(), tally)
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
     assert _masks(row) == [0, 1]
-    assert tally.masked == {"parameter_hallucination": 1}
+    assert tally.masked == {"param_hallucination": 1}
 
 
 def test_sft_rows_all_erroneous_is_dropped():
@@ -713,7 +751,7 @@ def test_sft_rows_all_erroneous_is_dropped():
     (reason,) = tally.dropped["sft"]
     assert reason.startswith("nothing_to_train") and tally.dropped["sft"][reason] == 1
     assert tally.examples == {f"sft:{reason}": "bad"}
-    assert tally.masked == {"parameter_hallucination": 1}
+    assert tally.masked == {"param_hallucination": 1}
 
 
 def test_sft_rows_drop_mode():
@@ -727,7 +765,7 @@ def test_sft_rows_drop_mode():
             msgs[: step + 1], TOOLS
         )
         assert _masks(row) == [0] * step + [1]
-    assert tally.dropped["sft"] == {"erroneous_step:parameter_hallucination": 1}
+    assert tally.dropped["sft"] == {"erroneous_step:param_hallucination": 1}
     assert not tally.masked
 
 
@@ -767,7 +805,7 @@ def test_tool_responses_are_counted_once_per_record():
     rec, tally = trajectory(), Tally()
     rl_rows(rec, "toy", RowOptions(), tally)
     sft_rows(rec, "toy", RowOptions(), tally)
-    assert tally.feedback["ok"] == 4 and tally.feedback["parameter_hallucination"] == 1
+    assert tally.feedback["ok"] == 4 and tally.feedback["param_hallucination"] == 1
     assert sum(tally.feedback.values()) == 5
     sft_rows(trajectory("traj-2"), "toy", RowOptions(), tally)  # another record counts again
     assert tally.feedback["ok"] == 8
@@ -834,7 +872,7 @@ def test_write_parquet_is_atomic_on_failure(tmp_path, monkeypatch):
 names_lists = st.lists(st.lists(st.sampled_from("abcdefgh"), max_size=3), max_size=14)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(names=names_lists, fraction=st.floats(0.0, 0.95), seed=st.integers(0, 2**32 - 1))
 def test_split_by_tools_never_shares_a_tool(names, fraction, seed):
     test = split_indices(names, fraction, seed)
@@ -913,7 +951,7 @@ def test_tally_as_dict_and_examples():
     t.drop("sft", "r2", n=3)
     t.wrote("rl", "train", 2)
     t.wrote("rl", "train")
-    t.masked["parameter_missing"] += 1
+    t.masked["param_missing"] += 1
     t.injected["tool_hallucination"] += 2
     d = t.as_dict()
     assert set(d) == {
@@ -933,7 +971,7 @@ def test_tally_as_dict_and_examples():
     assert d["feedback"] == dict.fromkeys(FEEDBACK_CATEGORIES, 0)
     assert d["dropped"] == {"rl": {"r1": 2}, "sft": {"r2": 3}}
     assert d["written"] == {"rl": {"train": 3}}
-    assert d["masked"] == {"parameter_missing": 1}
+    assert d["masked"] == {"param_missing": 1}
     assert d["examples"] == {"rl:r1": "first"}  # the first row per reason; none given for r2
     assert d["dropped_rows"] == {"rl:r1": ["first", "second"]}
     assert type(d["dropped"]) is dict and all(type(v) is dict for v in d["dropped"].values())

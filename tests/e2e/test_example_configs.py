@@ -124,7 +124,7 @@ EXPECTED = {
         "checkpoint.save_contents": ["model", "optimizer", "extra", "hf_model"],  # tl-evolve needs the HF copy
     },
     "evolve_tooldev.sh": {  # tl-evolve's own config (ToolDev 4.1 and appendix A)
-        "backend.backend": "vllm",
+        "generation.backend": "vllm",
         "rounds": 3,
         "queries_per_round": 10000,
         "tool_sampling.temperature": 1.0,

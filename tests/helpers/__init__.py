@@ -9,7 +9,13 @@ first on ``sys.path`` because ``tests/`` is a package; verl's wheel also install
 - :mod:`.evolve_backends`: scripted generation backends for ``tl-evolve`` tests.
 """
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data"
+
+
+def examples(n: int) -> int:
+    """Hypothesis example count: ``n`` in CI, a fifth of it in the fast loop (``TL_FAST_LOOP=1``)."""
+    return max(10, n // 5) if os.environ.get("TL_FAST_LOOP") == "1" else n

@@ -1,6 +1,6 @@
 """BFCL-derived predictions (gold answers plus deterministic mutations) and BFCL's own checker.
 
-Shared by ``tests/test_bfcl_agreement.py`` (does our binary correctness agree with BFCL's
+Shared by ``tests/reward_fns/test_bfcl_agreement.py`` (does our binary correctness agree with BFCL's
 ``ast_checker``?) and ``benchmarks/bench_reward.py`` (how fast is the reward?). Data come from
 the installed ``bfcl-eval`` wheel, which ships JSON Lines files (one object per line despite the
 ``.json`` name) under ``bfcl_eval/data/``.
@@ -78,16 +78,18 @@ class Prediction:
 
 
 # --------------------------------------------------------------------------- listed exceptions
-# Where our verdict and BFCL's differ, and why (tests/test_bfcl_agreement.py, tests/test_eval_bfcl.py).
+# Where our verdict and BFCL's differ, and why (tests/reward_fns/test_bfcl_agreement.py, tests/tl_plugin/cli/test_eval_bfcl.py).
 
 GREEDY = (
     "BFCL matches parallel calls greedily in gold order: gold call 0 accepts either company, so it "
     "takes the first 'Apple, 2022-01-01' call, and gold call 2 (Apple only) is left without one. "
     "A perfect one-to-one matching exists (the same calls in gold order pass BFCL); our optimal "
-    "matching finds it. SPEC section 4 lists this as the one allowed kind of exception."
+    "matching finds it. docs/design.md#value-acceptance lists this as the one allowed kind of "
+    "exception."
 )
 BOOL_IS_NOT_INT = (
-    "bool is not int (SPEC section 4). Inside a dict BFCL compares values with Python's ==, so "
+    "bool is not int (docs/design.md#value-acceptance). Inside a dict BFCL compares values with "
+    "Python's ==, so "
     "True passes for a gold 1 ('singles': True, 'relativeHourToStart': True); these are counts "
     "and hours, and we reject the bool as we do for top-level parameters, where BFCL's own type "
     "check rejects it too."

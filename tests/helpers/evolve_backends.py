@@ -1,4 +1,4 @@
-"""Generation backends for the tl-evolve tests, plugged in as ``backend.backend=evolve_backends:NAME`` (``tests/`` on the path).
+"""Generation backends for the tl-evolve tests, plugged in as ``generation.backend=evolve_backends:NAME`` (``tests/`` on the path).
 
 ``ScriptedBackend`` stands in for a model whose answers we choose (a trained model is needed for a
 non-zero yield, and none can be downloaded here); ``KillableHF`` is the real Hugging Face backend

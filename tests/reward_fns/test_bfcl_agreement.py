@@ -46,7 +46,7 @@ KINDS = {
     "calls_reordered", "calls_rotated", "calls_reordered_min", "call_dropped", "call_duplicated",
 }  # fmt: skip
 
-# Sample counts per category (SPEC section 8).
+# Sample counts per category (docs/design.md#benchmarks-and-cpu-models).
 COUNTS = {"simple_python": 400, "multiple": 200, "parallel": 200, "parallel_multiple": 200,
           "live_simple": 258, "live_multiple": 1053, "live_parallel": 16, "live_parallel_multiple": 24}  # fmt: skip
 
@@ -82,6 +82,10 @@ class Verdicts:
 
     def our_verdict(self, key):
         return self.ours[key]["hermes"]
+
+
+# every BFCL AST sample with its mutations (about 15 s): CI runs it, the fast loop does not
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reward_fns.feedback_reward import FEEDBACK_KEYS, FeedbackWeights, hermes_blocks, model_text, score_feedback
+from reward_fns.categories import CALL_OK, FEEDBACK_CATEGORIES, OK, RENAMED
+from reward_fns.feedback_reward import (
+    CATEGORY_KEYS,
+    FEEDBACK_KEYS,
+    FeedbackWeights,
+    hermes_blocks,
+    model_text,
+    score_feedback,
+)
 from reward_fns.tl_tool import MIXED_KEYS, RESULT_KEYS, compute_score
+from tests.helpers import examples
 
 
 def calls(*categories):
@@ -31,11 +40,11 @@ BLOCK = '<tool_call>\n{"name": "f", "arguments": {"x": 1}}\n</tool_call>'
     [
         ("ok", 1.0),
         ("tool_hallucination", -2.0),
-        ("parameter_hallucination", -0.8),
-        ("parameter_missing", -0.5),
+        ("param_hallucination", -0.8),
+        ("param_missing", -0.5),
         ("tool_call_failure", -0.25),
         ("tool_instability", 0.0),
-        ("other", -0.25),
+        ("other_error", -0.25),
     ],
 )
 def test_each_category_has_the_spec_value(category, value):
@@ -44,7 +53,7 @@ def test_each_category_has_the_spec_value(category, value):
 
 
 def test_score_is_the_mean_over_call_slots_plus_the_final_answer_term():
-    r = score_feedback(calls("ok", "ok", "parameter_missing"), n_malformed=1, final_answer=True)
+    r = score_feedback(calls("ok", "ok", "param_missing"), n_malformed=1, final_answer=True)
     assert r["score"] == pytest.approx((1 + 1 - 0.5 - 2) / 4 + 0.5)
     assert (r["de"], r["ce"], r["n_tool_calls"]) == (0.25, 0.25, 4)
     assert (r["malformed"], r["param_missing"], r["call_ok"], r["tool_hallucination"]) == (1, 1, 1, 0)
@@ -70,13 +79,27 @@ def test_unknown_categories_count_as_other_errors():
         assert r["other_error"] == 1 and r["score"] == -0.25 and r["ce"] == 1.0
 
 
+def test_old_category_spellings_score_like_their_new_names():
+    # recorded before reward_fns.categories gave the classifier the reward's spelling
+    for old, new in RENAMED.items():
+        assert score_feedback(calls(old)) == score_feedback(calls(new))
+        assert score_feedback(calls(new))[new] == 1
+
+
+def test_every_feedback_category_has_a_value_and_a_result_key():
+    for category in FEEDBACK_CATEGORIES:
+        key, _group = CATEGORY_KEYS[category]
+        assert key in FeedbackWeights.names() and key in FEEDBACK_KEYS
+        assert key == (CALL_OK if category == OK else category)
+
+
 def test_values_are_configurable():
     w = FeedbackWeights(call_ok=2.0, final_answer=1.0, malformed=-3.0)
     assert score_feedback(calls("ok"), n_malformed=1, final_answer=True, w=w)["score"] == pytest.approx((2 - 3) / 2 + 1)
 
 
 def test_every_result_has_the_same_keys():
-    for r in (score_feedback([]), score_feedback(calls("ok"), 3, True, 2), score_feedback(calls("other"))):
+    for r in (score_feedback([]), score_feedback(calls("ok"), 3, True, 2), score_feedback(calls("other_error"))):
         assert tuple(r) == FEEDBACK_KEYS
 
 
@@ -147,7 +170,7 @@ def test_model_text_drops_tool_responses():
     assert model_text(BLOCK + "<tool_response>never closed") == (BLOCK, "")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.sampled_from(
@@ -218,7 +241,7 @@ def test_feedback_mode_reads_the_loop_record_and_the_text():
 def test_feedback_values_come_from_reward_kwargs():
     text = BLOCK + "<tool_response>{}</tool_response>Done."
     r = compute_score(
-        "tools", text, None, record("parameter_missing"), mode="feedback", param_missing=-1.0, final_answer=0.0
+        "tools", text, None, record("param_missing"), mode="feedback", param_missing=-1.0, final_answer=0.0
     )
     assert r["score"] == -1.0
 
@@ -261,10 +284,10 @@ def test_feedback_mode_without_a_record_is_a_configuration_error():
         compute_score("tools", BLOCK, None, None, mode="mixed")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.text(max_size=200),
-    st.lists(st.sampled_from(["ok", "other", "tool_hallucination", "weird"]), max_size=5),
+    st.lists(st.sampled_from(["ok", "other_error", "tool_hallucination", "weird"]), max_size=5),
     st.booleans(),
 )
 def test_feedback_mode_never_raises_on_model_output(text, categories, final):

@@ -1,4 +1,6 @@
-"""Tool-call parsing (SPEC section 3): formats, auto detection, malformed detection, hostile input.
+"""Tool-call parsing: formats, auto detection, malformed detection, hostile input.
+
+The rules are in docs/design.md#tool-call-parsing and docs/reward.md.
 
 Nothing here is timed: the hostile-input tests assert what the parser returns, and they only
 finish (in well under a second each) because parsing is linear in the input.
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 from reward_fns.parsing import FORMATS, ParseResult, parse_tool_calls
 from reward_fns.tl_tool import compute_score
+from tests.helpers import examples
 
 MB = 1_000_000
 
@@ -569,7 +572,7 @@ FRAGMENTS = [
 fragment_text = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.one_of(st.text(max_size=300), fragment_text), fmt=st.sampled_from(("auto", *FORMATS)))
 def test_property_never_raises_and_calls_are_canonical(text, fmt):
     r = parse_tool_calls(text, fmt)
@@ -626,7 +629,7 @@ def render(calls, fmt):
     return f"[{inner}]"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(calls=call_lists(), fmt=st.sampled_from(FORMATS))
 def test_property_rendered_calls_round_trip(calls, fmt):
     text = render(calls, fmt)

@@ -27,7 +27,7 @@ from reward_fns.rotbench import (
     tool_parameters,
 )
 from reward_fns.scoring import CATEGORIES, RESULT_KEYS, RewardWeights
-from tests.helpers import DATA_DIR
+from tests.helpers import DATA_DIR, examples
 
 DATA = DATA_DIR
 SAMPLE_FILE = DATA / "rotbench_eval.json"
@@ -617,7 +617,7 @@ _FRAGMENTS = [
 ]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(
         st.text(), st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.text(max_size=6)), max_size=40).map("".join)
@@ -636,7 +636,7 @@ def test_any_text_scores_without_raising(text):
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.dictionaries(
         st.text(max_size=10),
@@ -1022,7 +1022,7 @@ def test_default_verdicts_equal_evaluate_py(response, expected):
 _NAMES = ("convert_units", "translate_text", "get_density", "finish", "fnish", "unknown")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(
         st.text(),
@@ -1041,7 +1041,7 @@ def test_random_text_never_raises_in_any_format(text, fmt):
     assert parsed.status in ("ok", "no_call", "malformed") and len(parsed.calls) == (parsed.status == "ok")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.text(alphabet="abc xyz.,", max_size=20),
     st.sampled_from(_NAMES),

@@ -16,6 +16,7 @@ from data_transforms.gold import reference_answer
 from data_transforms.render import hermes_text
 from reward_fns.schema_types import canonical_schema, type_fragment
 from reward_fns.tl_tool import compute_score
+from tests.helpers import examples
 from tl_plugin.cli.prepare import prepare, prepare_config
 
 
@@ -270,7 +271,10 @@ def _with(calls, i, arguments):
     return [*calls[:i], {"name": calls[i]["name"], "arguments": arguments}, *calls[i + 1 :]]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.slow  # 60 runs of the real tl-prepare (about 10 s)
+@settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(st.lists(records(), min_size=1, max_size=4), JSON_VALUES)
 def test_every_row_tl_prepare_writes_scores_its_gold_and_never_raises(recs, rnd):
     with tempfile.TemporaryDirectory() as tmp:

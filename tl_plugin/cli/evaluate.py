@@ -6,7 +6,7 @@
     tl-eval compare eval/base/report.json eval/step100/report.json
 
 Judging uses the reward's own matching (``reward_fns``): BFCL accuracy is the reward's binary
-correctness, which agrees with BFCL's AST checker (``tests/test_eval_bfcl.py``); RoTBench uses its
+correctness, which agrees with BFCL's AST checker (``tests/tl_plugin/cli/test_eval_bfcl.py``); RoTBench uses its
 TS/PI/CF cascade (``reward_fns/rotbench.py``), reading each response as RoTBench's own
 ``evaluate.py`` does unless ``reward_kwargs.format`` asks for the lenient reading, which the report
 marks (``rotbench_judging``) and the console warns about. Config: ``tl_plugin/configs/eval.yaml``; every
@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from tqdm import tqdm
 
-from data_transforms.writers import write_json
+from data_transforms.io import write_json
 from reward_fns.rotbench import judging as rotbench_judging
 from tl_plugin.cli.config import as_list, compose_config
 from tl_plugin.evaluation.judge import score_sample

@@ -1,7 +1,7 @@
-"""``tl-evolve``: ToolDev self-evolution rounds around verl (ToolDev 3.4, SPEC 7).
+"""``tl-evolve``: ToolDev self-evolution rounds around verl (ToolDev 3.4, docs/design.md#tooldev-steps).
 
-    tl-evolve backend=hf model=MODEL queries=queries.jsonl out=runs/evolve rounds=3 k=5
-    tl-evolve backend=vllm model=MODEL queries=q.jsonl out=runs/evolve train.nproc_per_node=8
+    tl-evolve generation=hf model=MODEL queries=queries.jsonl out=runs/evolve rounds=3 k=5
+    tl-evolve generation=vllm model=MODEL queries=q.jsonl out=runs/evolve train.nproc_per_node=8
     tl-evolve ... train.cpu=true                  # train between rounds on CPU (TL_PLUGIN_CPU=1)
 
 Each round, top to bottom:
@@ -22,7 +22,8 @@ Each round, top to bottom:
 ``OUT/round_N/manifest.json`` records the round's state (``generating`` -> ``generated`` ->
 ``trained``) and the settings that shaped it; every file is written atomically, so a killed run
 started again with the same command continues where it stopped and writes nothing twice.
-Config: ``tl_plugin/configs/evolve.yaml``.
+Config: ``tl_plugin/configs/evolve.yaml``; the generation backend is the config group ``tl-eval``
+uses, ``generation`` (``tl_plugin/configs/generation/<name>.yaml``), whose model is ``model``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import os
 import time
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -40,13 +42,12 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from data_transforms.io import iter_rows
+from data_transforms.io import iter_rows, read_json, write_json, write_jsonl, write_parquet
 from data_transforms.render import openai_tools
 from data_transforms.self_evolution import judge_answers, read_queries, round_report, round_rows, screen_tools
 from data_transforms.tally import Tally
 from data_transforms.tooldev import TaskPrompts, generation_prompt
 from data_transforms.vote import TIE_BREAKS
-from data_transforms.writers import write_json, write_jsonl, write_parquet
 from tl_plugin.cli.config import compose_config
 from tl_plugin.cli.launch import SAVE_CONTENTS, hf_model, latest_step_dir, run_logged, sft_command
 from tl_plugin.generation import Prompt, SamplingConfig, make_backend, sampling_config
@@ -56,7 +57,7 @@ __all__ = ["EvolveError", "evolve", "evolve_config", "main", "print_round_report
 MANIFEST_FORMAT = "tl-evolve/1"
 # settings that shape a round's output: resuming with other values would mix two runs
 FINGERPRINT_KEYS = (
-    "backend",
+    "generation",
     "queries_per_round",
     "chunk_size",
     "seed",
@@ -119,7 +120,9 @@ def _fingerprint(cfg, queries: list) -> dict:
     settings = {
         key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
         for key in FINGERPRINT_KEYS
+        if key != "generation"
     }
+    settings["generation"] = _backend_config(cfg, str(cfg.model))  # with the model filled in
     digest = hashlib.sha256(json.dumps(queries, ensure_ascii=False).encode()).hexdigest()
     return {"settings": settings, "queries_sha256": digest}
 
@@ -131,14 +134,29 @@ def _round_queries(queries: list, round_no: int, per_round) -> list:
     return queries[(round_no - 1) * per_round : round_no * per_round]
 
 
+class ChunkSeeds(NamedTuple):
+    """A chunk's sampling seeds: one for its tool generation, one for its call samples."""
+
+    tools: int
+    calls: int
+
+
 def _chunk_seed(seed: int, round_no: int, chunk: int, stage: str) -> int:
     """A seed per (run seed, round, chunk, stage): a redone chunk samples exactly as before."""
     return zlib.crc32(f"{seed}:{round_no}:{chunk}:{stage}".encode())
 
 
 def _backend_config(cfg, model: str) -> dict:
-    """The backend settings for a round that generates with ``model``."""
-    backend = OmegaConf.to_container(cfg.backend, resolve=True)
+    """The ``generation`` settings for a round that generates with ``model``.
+
+    The backend's model (``model_path``; ``model``, the served name, for ``generation=openai``) is
+    ``model=`` unless given on its own.
+    """
+    gen = cfg.generation
+    backend = OmegaConf.to_container(gen, resolve=True)
+    for key in ("model_path", "model"):
+        if key in backend and OmegaConf.is_missing(gen, key):
+            backend[key] = str(cfg.model)
     if model != cfg.model and "model_path" in backend:
         # a trained round's model is a plain Hugging Face folder with its own tokenizer
         backend.update(model_path=model, **{k: None for k in ("gguf_file", "tokenizer_path") if k in backend})
@@ -150,13 +168,15 @@ def _backend_config(cfg, model: str) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _run_chunk(backend, chunk: list, cfg, samplings: tuple, prompts: TaskPrompts, seeds: tuple) -> tuple[list, dict]:
+def _run_chunk(
+    backend, chunk: list, cfg, samplings: tuple, prompts: TaskPrompts, seeds: ChunkSeeds
+) -> tuple[list, dict]:
     """Entries of the chunk's queries, and the seconds spent generating and checking."""
     tool_sampling, call_sampling = samplings
     seconds = {"tool_generation": 0.0, "call_generation": 0.0, "checks": 0.0}
     start = time.perf_counter()
     texts = backend.generate(
-        [Prompt(generation_prompt(q, prompts)) for _, q in chunk], SamplingConfig(**tool_sampling, seed=seeds[0])
+        [Prompt(generation_prompt(q, prompts)) for _, q in chunk], SamplingConfig(**tool_sampling, seed=seeds.tools)
     )
     seconds["tool_generation"] = time.perf_counter() - start
 
@@ -170,7 +190,7 @@ def _run_chunk(backend, chunk: list, cfg, samplings: tuple, prompts: TaskPrompts
         start = time.perf_counter()
         samples = backend.generate(
             [Prompt([{"role": "user", "content": e["query"]}], tools=openai_tools(e["tools"])) for e in passed],
-            SamplingConfig(**call_sampling, seed=seeds[1]),
+            SamplingConfig(**call_sampling, seed=seeds.calls),
         )
         seconds["call_generation"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -185,7 +205,10 @@ def _load_manifest(round_dir: Path, round_no: int, model: str, fingerprint: dict
     if path.is_file():
         if not resume:
             raise EvolveError(f"{round_dir} holds a round already and resume=false: choose a new out= or remove it")
-        manifest = json.loads(path.read_text())
+        manifest = read_json(path, "manifest")
+        settings = manifest["fingerprint"]["settings"]
+        if "backend" in settings and "generation" not in settings:  # made before the group was renamed
+            settings["generation"] = settings.pop("backend")
         differ = [
             k
             for k in fingerprint["settings"]
@@ -230,9 +253,9 @@ def _generate_round(
         backend = make_backend(_backend_config(cfg, model))
         try:
             for i in tqdm(todo, desc=f"round {round_no} chunks", unit=" chunk", disable=None):
-                seeds = (
-                    _chunk_seed(int(cfg.seed), round_no, i, "tools"),
-                    _chunk_seed(int(cfg.seed), round_no, i, "calls"),
+                seeds = ChunkSeeds(
+                    tools=_chunk_seed(int(cfg.seed), round_no, i, "tools"),
+                    calls=_chunk_seed(int(cfg.seed), round_no, i, "calls"),
                 )
                 entries, seconds = _run_chunk(backend, chunks[i], cfg, samplings, prompts, seeds)
                 write_jsonl(entries, paths[i])
@@ -330,7 +353,7 @@ def evolve(cfg: DictConfig, console: Console | None = None) -> list:
     fingerprint = _fingerprint(cfg, queries)
     out = Path(cfg.out)
     model, reports = str(cfg.model), []
-    backend_name = cfg.backend.backend
+    backend_name = cfg.generation.backend
     for round_no in range(1, int(cfg.rounds) + 1):
         round_dir = out / f"round_{round_no}"
         round_queries = _round_queries(queries, round_no, cfg.queries_per_round)
@@ -344,13 +367,13 @@ def evolve(cfg: DictConfig, console: Console | None = None) -> list:
             if backend_name == "openai" and round_no > 1 and model != str(cfg.model):
                 # the server serves one model; it cannot switch to the round's checkpoint itself
                 raise EvolveError(
-                    f"round {round_no} should generate with {model}, but backend=openai generates with whatever "
-                    f"{cfg.backend.get('base_url')} serves. Serve that model, then rerun with model={model} and "
+                    f"round {round_no} should generate with {model}, but generation=openai generates with whatever "
+                    f"{cfg.generation.get('base_url')} serves. Serve that model, then rerun with model={model} and "
                     f"out={out}/from_round_{round_no} rounds={int(cfg.rounds) - round_no + 1}"
                 )
             report = _generate_round(cfg, round_no, round_dir, round_queries, model, manifest, samplings, console)
         else:
-            report = json.loads((round_dir / "report.json").read_text())
+            report = read_json(round_dir / "report.json", "round report")
         print_round_report(report, console)
         reports.append(report)
         if not cfg.train.enable:

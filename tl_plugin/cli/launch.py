@@ -13,7 +13,6 @@ writes that copy with PEFT's key names (``base_model.model....base_layer.weight`
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -81,7 +80,9 @@ def hf_model(step_dir: Path, merged_dir: Path) -> Path:
     if (merged_dir / "config.json").is_file() and (merged_dir / "merged_from.txt").is_file():
         if (merged_dir / "merged_from.txt").read_text() == str(step_dir):
             return merged_dir
-    _merge_lora(hf_dir, json.loads(meta_path.read_text()), merged_dir)
+    from data_transforms.io import read_json
+
+    _merge_lora(hf_dir, read_json(meta_path), merged_dir)
     return merged_dir
 
 

@@ -27,14 +27,15 @@ from tqdm import tqdm
 from data_transforms.bfcl import iter_bfcl
 from data_transforms.error_turns import KINDS as ERROR_KINDS
 from data_transforms.error_turns import with_error_turn
-from data_transforms.io import iter_rows
+from data_transforms.io import iter_rows, write_json, write_parquet
 from data_transforms.readers import READERS
 from data_transforms.records import DUPLICATE_POLICIES, RecordError, dedupe_tools, record_name, type_problems
 from data_transforms.render import DEFAULT_SYSTEM_TEXT
 from data_transforms.split import record_tool_names, split_indices
 from data_transforms.tally import Tally
 from data_transforms.tooldev import TASKS, TaskPrompts, mix_rows, task_rows
-from data_transforms.writers import RowOptions, rl_rows, sft_rows, write_json, write_parquet
+from data_transforms.writers import RowOptions, rl_rows, sft_rows
+from reward_fns.categories import canonical_category
 from tl_plugin.cli.config import as_list, compose_config
 
 __all__ = ["KINDS", "SOURCES", "main", "prepare", "prepare_config"]
@@ -64,10 +65,10 @@ def _read_records(cfg, tally: Tally) -> list:
     with tqdm(desc=f"reading {cfg.source}", unit=" rows", disable=None) as bar:
         while cfg.limit is None or tally.rows_read < cfg.limit:
             try:
-                item = next(rows_iter)
-                if isinstance(item[1], RecordError):
-                    raise item[1]
-                name, rec = item if read is None else (item[0], read(item[1], item[0]))
+                name, row = next(rows_iter)
+                if isinstance(row, RecordError):
+                    raise row
+                rec = row if read is None else read(row, name)
                 if read is not None and rec.id != name:  # a file row whose own id may repeat
                     rec.meta.setdefault("source_row", name)
             except StopIteration:
@@ -119,7 +120,7 @@ def _inject_errors(cfg, records: list, test: set, tally: Tally) -> list:
         raise ValueError(f"errors.fraction must be in [0, 1], got {fraction}")
     if fraction == 0.0:
         return records
-    kinds = as_list(cfg.errors.kinds)
+    kinds = [canonical_category(kind) for kind in as_list(cfg.errors.kinds)]  # old spellings accepted
     if not kinds or set(kinds) - set(ERROR_KINDS):
         raise ValueError(f"errors.kinds must be a non-empty subset of {list(ERROR_KINDS)}, got {kinds}")
     out = []

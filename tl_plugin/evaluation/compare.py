@@ -17,39 +17,38 @@ gain from noise. Two RoTBench runs judged differently (``rotbench_judging``: RoT
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from omegaconf import OmegaConf
 
+from data_transforms.io import iter_rows, read_json, write_json
+
 from .judge import METRICS
 
-__all__ = ["compare_reports", "load_report", "main", "mcnemar"]
+__all__ = ["SampleKey", "compare_reports", "load_report", "main", "mcnemar"]
 
 USAGE = "usage: tl-eval compare A.json B.json [metrics=[accuracy,ts,pi,cf,score]] [out=DELTAS.json]"
 
 
+class SampleKey(NamedTuple):
+    """One sample of a run, as ``results.jsonl`` names it."""
+
+    category: str
+    id: str
+
+
 def load_report(path) -> tuple[dict, dict | None]:
-    """The report and, if its results file sits beside it, ``{(category, id): accuracy}``."""
+    """The report and, if its results file sits beside it, ``{SampleKey: accuracy}``."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"report not found: {path}")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a JSON report ({exc})") from None
+    report = read_json(path, "report")
     if not isinstance(report, dict) or "categories" not in report or "overall" not in report:
         raise ValueError(f"{path}: not a tl-eval report (no 'categories'/'overall'); pass report.json")
     results = None
     name = report.get("results_file")
     if name and (path.parent / name).is_file():
-        results = {}
-        with open(path.parent / name, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    results[(row["category"], row["id"])] = row["accuracy"]
+        results = {SampleKey(row["category"], row["id"]): row["accuracy"] for _, row in iter_rows(path.parent / name)}
     return report, results
 
 
@@ -74,7 +73,7 @@ def compare_reports(a: dict, b: dict, a_results=None, b_results=None, metrics=ME
         sb = b["overall"] if name == "overall" else b["categories"].get(name)
         paired = None
         if a_results is not None and b_results is not None:
-            keep = (lambda k: True) if name == "overall" else (lambda k, n=name: k[0] == n)
+            keep = (lambda k: True) if name == "overall" else (lambda k, n=name: k.category == n)
             paired = mcnemar(
                 {k: v for k, v in a_results.items() if keep(k)}, {k: v for k, v in b_results.items() if keep(k)}
             )
@@ -163,7 +162,5 @@ def main(argv=None) -> int:
                 "their TS/PI/CF differences are partly the judging's[/]"
             )
     if opts.out:
-        from data_transforms.writers import write_json
-
         write_json({"a": paths[0], "b": paths[1], "rows": rows}, opts.out)
     return 0

@@ -25,13 +25,15 @@ used as given, which for RoTBench is the lenient judging (:func:`reward_fns.rotb
 from __future__ import annotations
 
 from reward_fns import rotbench as rotbench_reward
-from reward_fns.scoring import CATEGORIES
+from reward_fns.categories import CORRECT, GOLD_CATEGORIES, MALFORMED, NO_CALL
 from reward_fns.tl_tool import compute_score
 
 __all__ = ["RESULT_FIELDS", "METRICS", "score_sample"]
 
 METRICS = ("accuracy", "score", "ts", "pi", "cf")
-RESULT_FIELDS = ("id", "benchmark", "category", *METRICS, *CATEGORIES, "n_pred_calls", "n_gold_calls")
+# what a row copies from the reward's result: every metric but accuracy, the category flags, the counts
+_REWARD_FIELDS = (*METRICS[1:], *GOLD_CATEGORIES, "n_pred_calls", "n_gold_calls")
+RESULT_FIELDS = ("id", "benchmark", "category", "accuracy", *_REWARD_FIELDS)
 
 
 def score_sample(sample, response: str, reward_kwargs: dict | None = None) -> dict:
@@ -53,13 +55,13 @@ def score_sample(sample, response: str, reward_kwargs: dict | None = None) -> di
             accuracy = int(r["n_pred_calls"] == 0)
         else:  # any_call: only "did it call" is known; no gold to score against
             called = int(r["n_pred_calls"] > 0)
-            flags = dict.fromkeys(CATEGORIES, 0)
-            flags["malformed"] = r["malformed"]
-            flags["no_call"] = int(not called and not r["malformed"])
-            flags["correct"] = called
+            flags = dict.fromkeys(GOLD_CATEGORIES, 0)
+            flags[MALFORMED] = r[MALFORMED]
+            flags[NO_CALL] = int(not called and not r[MALFORMED])
+            flags[CORRECT] = called
             r = {**r, **flags, "score": None, "ts": None, "pi": None, "cf": None}
             accuracy = called
     row = {"id": sample.id, "benchmark": sample.benchmark, "category": sample.category, "accuracy": accuracy}
-    for key in RESULT_FIELDS[4:]:
+    for key in _REWARD_FIELDS:
         row[key] = r[key]
     return row

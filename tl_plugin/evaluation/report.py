@@ -23,16 +23,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_transforms.writers import atomic_path, write_jsonl
+from data_transforms.io import atomic_path, write_jsonl
+from reward_fns.categories import CORRECT, GOLD_CATEGORIES
 from reward_fns.rotbench import EVALUATE_PY
-from reward_fns.scoring import CATEGORIES
 
 from .judge import METRICS
 
 __all__ = ["ERROR_FLAGS", "judging_note", "plot_report", "print_report", "summarize", "write_results"]
 
-# The reward's error categories, as fractions of samples ("correct" is the accuracy's business).
-ERROR_FLAGS = tuple(c for c in CATEGORIES if c != "correct")
+# The reward's error categories (reward_fns.categories), as fractions of samples ("correct" is the
+# accuracy's business).
+ERROR_FLAGS = tuple(c for c in GOLD_CATEGORIES if c != CORRECT)
 
 
 def _mean(values) -> float | None:
@@ -94,6 +95,7 @@ def print_report(report: dict, console) -> None:
     for col in ("category", "n", "accuracy %", "TS %", "PI %", "CF %", "reward", "top errors (% of samples)"):
         table.add_column(col, justify="left" if col in ("category", "top errors (% of samples)") else "right")
     entries = list(report["categories"].items()) + [("overall", report["overall"])]
+    last_category = list(report["categories"])[-1] if report["categories"] else None
     for name, s in entries:
         errors = sorted(((v, k) for k, v in s["errors"].items() if v), reverse=True)[:3]
         table.add_row(
@@ -105,7 +107,7 @@ def print_report(report: dict, console) -> None:
             _pct(s["cf"]),
             "-" if s["score"] is None else f"{s['score']:.3f}",
             ", ".join(f"{k} {_pct(v)}" for v, k in errors),
-            end_section=name == entries[-2][0],
+            end_section=name == last_category,
         )
     console.print(table)
     console.print(f"macro accuracy (mean over categories): {_pct(report['overall']['macro_accuracy'])} %")

@@ -5,7 +5,7 @@ RoTBench-format files are read by ``data_transforms.rotbench_data``. Each sample
 ``rule``:
 
 - ``calls``: the gold calls (BFCL possible-answer form) must be matched; accuracy is the reward's
-  binary correctness, the same rule BFCL's AST checker applies (tests/test_bfcl_agreement.py).
+  binary correctness, the same rule BFCL's AST checker applies (tests/reward_fns/test_bfcl_agreement.py).
 - ``no_call`` (irrelevance, live_irrelevance): correct iff the answer holds no call.
 - ``any_call`` (live_relevance): correct iff the answer holds some call.
 - ``rotbench``: RoTBench's TS/PI/CF cascade over the acceptable answers; accuracy is CF.

@@ -4,7 +4,7 @@ verl has extension points for most of what the plugin adds (registries for rewar
 agent loops, rollout replicas and platforms; ``data.custom_cls``; Hydra config groups). Where it
 has none, the change is made here, and only here, as a wrapper or replacement of one verl name.
 Each entry records the sha256 of the verl source it was written against
-(:data:`FINGERPRINTS`); ``tests/test_verl_patches.py`` fails when verl's source differs, so a
+(:data:`FINGERPRINTS`); ``tests/tl_plugin/verl_ext/test_verl_patches.py`` fails when verl's source differs, so a
 verl upgrade shows which patch to re-read.
 
 CPU only (``TL_PLUGIN_CPU=1``, applied by :func:`tl_plugin.verl_ext.cpu.enable` at ``import verl``):

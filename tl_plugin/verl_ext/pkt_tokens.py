@@ -1,4 +1,6 @@
-"""PKT key tokens of one rendered assistant message (SPEC 6), with a Hugging Face fast tokenizer.
+"""PKT key tokens of one rendered assistant message, with a Hugging Face fast tokenizer.
+
+PKT is TL-Training 4.2; the definition we follow is docs/design.md#pkt.
 
 The message is rendered by the chat template and tokenised with an offset mapping; each tool
 call's name is found in the text (in call order, as ``"name": "<name>"`` where templates write it
@@ -83,7 +85,7 @@ def message_key_positions(
     cursor = 0
     for name in call_names:
         span = find_name(text, name, cursor)
-        cursor = span[1]
+        _, cursor = span  # (start, end) of the name in the text
         toks = name_tokens(offsets, span)
         if not toks:
             raise PKTError(f"tool call name {name!r} covers no token")

@@ -1,5 +1,5 @@
 """``TLSFTDataset``: verl's ``MultiTurnSFTDataset`` reading tl-prepare's SFT parquet, with MAE masks
-and PKT key-token weights (TL-Training 4.1 and 4.2, SPEC 5 and 6).
+and PKT key-token weights (TL-Training 4.1 and 4.2; docs/design.md#sft-rows, docs/design.md#pkt).
 
 Select it with ``data.custom_cls.path=pkg://tl_plugin.sft data.custom_cls.name=TLSFTDataset`` (or
 the preset ``+tl=sft``). On top of verl's class it
@@ -227,7 +227,7 @@ def key_tokens(row: dict, tokenizer, **data_config) -> RowWeights:
     ``data_config`` takes the same keys as verl's ``data`` config (``pkt={"w_max": 9}``,
     ``apply_chat_template_kwargs``, ``max_length``...).
     """
-    from data_transforms.writers import write_parquet
+    from data_transforms.io import write_parquet
 
     config = {"pad_mode": "no_padding", "max_length": 1 << 20, "truncation": "error", **data_config}
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,8 @@ words it, so that the MAE classifier (``data_transforms.tool_feedback``) can rea
 =======================================  ===============================================================  ========================
 outcome                                  response text                                                    category
 =======================================  ===============================================================  ========================
-an argument the schema does not have     ``TypeError: get_weather() got an unexpected keyword argument``  parameter_hallucination
-a required argument left out             ``TypeError: get_weather() missing 1 required positional ...``   parameter_missing
+an argument the schema does not have     ``TypeError: get_weather() got an unexpected keyword argument``  param_hallucination
+a required argument left out             ``TypeError: get_weather() missing 1 required positional ...``   param_missing
 a value of the wrong type                ``ValidationError: parameter 'days': 'x' is not of type ...``    tool_call_failure
 the function raised                      ``ValueError: unknown city 'Atlantis'``                          tool_call_failure
 no result within ``timeout``             ``TimeoutError: get_weather did not return within 10 s``         tool_instability

@@ -17,7 +17,7 @@ Two levels:
   category's accuracy in the report must equal BFCL's accuracy on the same answers.
 
 The AST categories' full mutation grid (both formats, about 32,000 predictions) is checked at the
-reward level in ``tests/test_bfcl_agreement.py``; here the same rules are checked through the
+reward level in ``tests/reward_fns/test_bfcl_agreement.py``; here the same rules are checked through the
 evaluation pipeline. Run with ``-s`` to see the match rates.
 """
 

@@ -116,12 +116,12 @@ def test_error_breakdown_counts_each_category(tmp_path):
 def test_bad_predictions_files_name_the_line_and_field(tmp_path):
     out = tmp_path / "e"
     cases = {
-        "not json": ('{"id": "simple_python_0", "response": "x"}\n{oops\n', ":2: not a JSON object"),
+        "not json": ('{"id": "simple_python_0", "response": "x"}\n{oops\n', ":2: not valid JSON"),
         "no response": ('{"id": "simple_python_0"}\n', ":1: field 'response' must be the model's raw text"),
         "bad id": ('{"id": [1], "response": "x"}\n', ":1: field 'id' must be a string or an integer"),
         "duplicate": (
             '{"id": "a", "response": "x"}\n{"id": "a", "response": "y"}\n',
-            ":2: id 'a' already given on line 1",
+            ":2: id 'a' already given in row duplicate.jsonl:1",
         ),
     }
     for name, (text, message) in cases.items():

@@ -104,8 +104,8 @@ def scripted_config(tmp_path, *overrides, out="out", model="round0-model"):
             f"model={model}",
             f"queries={queries}",
             f"out={tmp_path / out}",
-            f"backend.backend={SCRIPTED}",
-            f"+backend.script={script}",
+            f"generation.backend={SCRIPTED}",
+            f"+generation.script={script}",
             "rounds=1",
             "k=4",
             "min_votes=2",
@@ -198,6 +198,23 @@ def test_a_finished_round_is_not_redone_and_other_settings_are_refused(tmp_path,
         evolve(cfg)
 
 
+def test_generation_settings_are_fingerprinted_with_the_model_filled_in(tmp_path):
+    evolve(scripted_config(tmp_path))
+    path = tmp_path / "out" / "round_1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    settings = manifest["fingerprint"]["settings"]
+    assert settings["generation"]["backend"].endswith(":ScriptedBackend")
+    assert settings["generation"]["model_path"] == "round0-model"
+    # a round made when the group was called `backend` resumes as it was
+    settings["backend"] = settings.pop("generation")
+    path.write_text(json.dumps(manifest))
+    n_before = len(read_log(tmp_path))
+    (again,) = evolve(scripted_config(tmp_path))
+    assert len(read_log(tmp_path)) == n_before and again["kept"] == 3
+    with pytest.raises(EvolveError, match=r"other settings \(generation\)"):
+        evolve(scripted_config(tmp_path, "generation.model_path=elsewhere"))
+
+
 def test_a_missing_chunk_is_redone_alone(tmp_path):
     evolve(scripted_config(tmp_path))
     round_dir = tmp_path / "out" / "round_1"
@@ -270,11 +287,11 @@ def hf_overrides(tiny_model, queries, out, backend="hf"):
         "chunk_size=2",
         "tool_sampling.max_new_tokens=24",
         "call_sampling.max_new_tokens=16",
-        "backend.device=cpu",
-        "backend.batch_size=2",
+        "generation.device=cpu",
+        "generation.batch_size=2",
         "train.enable=false",
         "seed=7",
-        *([f"backend.backend={backend}"] if backend != "hf" else []),
+        *([f"generation.backend={backend}"] if backend != "hf" else []),
     ]
 
 
@@ -422,12 +439,11 @@ def test_training_overrides_compose_into_verls_sft_config_with_the_papers_settin
 
 
 def test_a_round_through_an_openai_compatible_server_on_localhost(tmp_path):
-    """backend=openai against a fake `vllm serve` started here on 127.0.0.1: it answers from the
+    """generation=openai against a fake `vllm serve` started here on 127.0.0.1: it answers from the
     same script, parsing well-formed calls into structured ``tool_calls`` as a server with a tool
     parser does; the round must end exactly as with the scripted backend."""
-    from test_generation_backends import FakeServer
-
     from reward_fns.parsing import parse_tool_calls
+    from tests.tl_plugin.generation.test_generation_backends import FakeServer
 
     class ScriptedServer(FakeServer):
         def answer(self, path, body):
@@ -462,8 +478,8 @@ def test_a_round_through_an_openai_compatible_server_on_localhost(tmp_path):
         _, queries = write_inputs(tmp_path)
         cfg = evolve_config(
             [
-                "backend=openai",
-                f"backend.base_url={server.base_url}",
+                "generation=openai",
+                f"generation.base_url={server.base_url}",
                 "model=served-model",
                 f"queries={queries}",
                 f"out={tmp_path / 'out'}",

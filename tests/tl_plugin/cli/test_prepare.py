@@ -102,8 +102,9 @@ def bfcl_out(tmp_path_factory):
 def test_every_prepared_bfcl_rl_row_scores_plus_one_with_its_gold(bfcl_out):
     out, summary = bfcl_out
     rows = pq.read_table(out / "rl" / "train.parquet").to_pylist()
-    # SPEC 8 counts: 400+200+200+200+258+1053+16+24 call rows and 240 irrelevance rows; the five
-    # BFCL rows whose gold nobody can meet are dropped and counted, not written
+    # BFCL's counts (docs/design.md#benchmarks-and-cpu-models): 400+200+200+200+258+1053+16+24 call
+    # rows and 240 irrelevance rows; the five BFCL rows whose gold nobody can meet are dropped and
+    # counted, not written
     assert summary["rows_read"] == 2351 + 240
     assert summary["dropped"]["rl"] == {"unsatisfiable_gold": 5}
     assert sorted(r.split(":")[0] for r in summary["dropped_rows"]["rl:unsatisfiable_gold"]) == UNSATISFIABLE
@@ -191,10 +192,10 @@ def test_dot_to_underscore_renames_tools_and_gold_alike(tmp_path):
 
 # Tool responses per feedback category in each sample file (classified by the MAE classifier)
 FEEDBACK = {
-    "openai": {"ok": 4, "parameter_hallucination": 1, "tool_instability": 1},
+    "openai": {"ok": 4, "param_hallucination": 1, "tool_instability": 1},
     "toolace": {"ok": 5, "tool_call_failure": 1},
     "react": {"ok": 3, "tool_hallucination": 1},
-    "tl_training": {"ok": 2, "parameter_hallucination": 1, "tool_hallucination": 1, "tool_instability": 1},
+    "tl_training": {"ok": 2, "param_hallucination": 1, "tool_hallucination": 1, "tool_instability": 1},
 }
 
 
@@ -258,7 +259,7 @@ def test_mae_drop_mode_writes_one_row_per_good_step(tmp_path, tokenizer):
     n_steps = sum(m["role"] == "assistant" for r in records for m in r.messages)
     sft = pq.read_table(tmp_path / "sft" / "train.parquet").to_pylist()
     assert summary["dropped"]["sft"] == {
-        "erroneous_step:parameter_hallucination": 1,
+        "erroneous_step:param_hallucination": 1,
         "erroneous_step:tool_hallucination": 1,
         "erroneous_step:tool_instability": 1,
     }
@@ -366,7 +367,7 @@ def test_cli_takes_hydra_overrides_and_prints_the_summary(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "rows read" in proc.stdout and "sft messages masked: parameter_hallucination" in proc.stdout
+    assert "rows read" in proc.stdout and "sft messages masked: param_hallucination" in proc.stdout
     assert "rl rows dropped: erroneous_step:tool_instability" in proc.stdout
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["written"]["rl"]["train"] + summary["written"]["rl"]["test"] == 9 - 2  # 9 steps, 2 erroneous

@@ -37,7 +37,7 @@ def test_shipped_sample_covers_every_category_and_format_as_labelled():
 def test_bad_demo_input_names_the_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"response": "x", "ground_truth": "[]"}) + "\n" + '{"response": "x"}\n')
-    with pytest.raises(ValueError, match=r"line 2 lacks field\(s\) \['ground_truth'\]"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2 lacks field\(s\) \['ground_truth'\]"):
         load_rows(str(path))
 
 

@@ -8,7 +8,7 @@ back). References are computed independently with the same ``transformers`` mode
 without cache (as verl's actor does) for log-probs. Nothing is mocked; two tests wrap the server's
 ``_decode`` only to observe when a batch starts and ends.
 
-Device: ``TL_TEST_DEVICE`` (default ``cpu``), e.g. ``TL_TEST_DEVICE=cuda pytest tests/test_hf_server.py``.
+Device: ``TL_TEST_DEVICE`` (default ``cpu``), e.g. ``TL_TEST_DEVICE=cuda pytest tests/tl_plugin/verl_ext/test_hf_server.py``.
 All in float32. Log-prob tolerance: 1e-4 on CPU; 1e-3 on CUDA, where the actor's full forward and
 the server's cached decode use different attention and matmul kernels.
 """

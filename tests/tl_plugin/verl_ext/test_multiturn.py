@@ -42,12 +42,12 @@ SCENARIOS = {
     ),
     "unexpected keyword": (
         [call("get_weather", city="Paris", units="metric"), "It is mild."],
-        ["parameter_hallucination"],
+        ["param_hallucination"],
         -0.8 + 0.5,
     ),
     "missing argument": (
         [call("get_weather"), "I need a city."],
-        ["parameter_missing"],
+        ["param_missing"],
         -0.5 + 0.5,
     ),
     "exception": (
@@ -501,14 +501,15 @@ def test_example_tool_config_loads_and_runs_through_verl(monkeypatch):
     assert json.loads(_run(tools["get_weather"], {"city": "Paris", "unit": "fahrenheit"}))["temperature"] == 64.4
     assert json.loads(_run(tools["get_utc_offset"], {"city": "Tokyo"}))["utc_offset_hours"] == 9
     assert classify_feedback(_run(tools["get_utc_offset"], {"city": "Atlantis"})) == "tool_call_failure"
-    assert classify_feedback(_run(tools["get_weather"], {"town": "Paris"})) == "parameter_hallucination"
+    assert classify_feedback(_run(tools["get_weather"], {"town": "Paris"})) == "param_hallucination"
 
 
 def test_reward_after_the_rollout_reads_the_record_from_the_batch_column(model_dir):
     # without streaming (a reward model on a shared pool), verl stores the loop's extra fields as
     # batch columns instead of handing them over as tool_extra_fields
-    from test_verl_integration import _make_batch
     from verl.experimental.reward_loop import RewardLoopWorker
+
+    from tests.tl_plugin.verl_ext.test_reward_manager import _make_batch
 
     cfg = compose_ppo(["+tl=multiturn", f"actor_rollout_ref.model.path={model_dir}"])
     worker = RewardLoopWorker(cfg)

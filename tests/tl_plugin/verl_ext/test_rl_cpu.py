@@ -3,7 +3,7 @@
 Real: verl's Hydra composition of ``ppo_trainer`` with our presets, verl's ``validate_config``
 (what ``main_ppo`` runs before it starts Ray), verl's rollout registries, ``RolloutConfig``. The
 whole ``main_ppo`` run on CPU (Ray, FSDP workers, the server actor, weight sync) is in
-tests/test_rl_smoke.py.
+tests/e2e/test_rl_smoke.py.
 """
 
 from __future__ import annotations

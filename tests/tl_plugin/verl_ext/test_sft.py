@@ -15,7 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from data_transforms.writers import write_parquet
+from data_transforms.io import write_parquet
 from tl_plugin.testing import build_tiny_tokenizer
 from tl_plugin.verl_ext.sft_dataset import PKTConfig, TLSFTDataset, key_tokens
 
@@ -56,7 +56,7 @@ def row(calls, tools, content="", masked=False, system=None):
 
 def stock_mask(r, tokenizer, tmp_path):
     """The row's tokens and 0/1 loss mask with PKT off: verl's own mask with the MAE masks applied
-    (tests/test_prepare.py checks it against verl's stock class)."""
+    (tests/tl_plugin/cli/test_prepare.py checks it against verl's stock class)."""
     path = write_parquet([r], tmp_path / "pkt_off.parquet")
     item = TLSFTDataset([str(path)], tokenizer, OmegaConf.create({**NO_PADDING, "pkt": {"enable": False}}))[0]
     return item["input_ids"].tolist(), item["loss_mask"].tolist()
@@ -67,7 +67,10 @@ def first_assistant(weights):
 
 
 def expected(got, mask, w_max=9.0):
-    """Weights by SPEC 6 from the 0/1 mask: per message, keys weigh clip(|NK| / |K|, 1, w_max)."""
+    """Weights by docs/design.md#pkt from the 0/1 mask.
+
+    Per message, keys weigh clip(|NK| / |K|, 1, w_max).
+    """
     out = []
     for m in got.messages:
         span = mask[m["start"] : m["end"]]
@@ -135,7 +138,7 @@ def test_key_tokens_and_weights_of_one_call(template, case, tokenizers, tmp_path
 
 def test_llama_rows_with_a_system_message_need_tools_in_the_system_turn(tokenizers):
     # Llama 3.1 puts tools into the first user turn by default, which verl cannot render message by
-    # message when a system message comes first (tests/test_chat_templates.py); with the tools in
+    # message when a system message comes first (tests/tl_plugin/verl_ext/test_chat_templates.py); with the tools in
     # the system turn the row passes verl's check and is weighted like any other
     llama = tokenizers["llama3.1"]
     r = row([call("get_weather", city="Paris")], ["get_weather", "get_time"], system="Be brief.")

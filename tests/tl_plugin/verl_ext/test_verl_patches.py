@@ -4,7 +4,7 @@ Real: verl 0.9.1 as installed, its modules, torch's process groups and FSDP offl
 transformers' token-classification head. The CPU patches change verl's modules for the whole
 process, so those checks run in a fresh Python process each (``TL_PLUGIN_CPU=1`` at start, as a
 user sets it). End to end (both trainers, through ``main_ppo``), the patches are exercised by the
-RL smoke runs in tests/test_rl_smoke.py.
+RL smoke runs in tests/e2e/test_rl_smoke.py.
 """
 
 from __future__ import annotations

@@ -508,7 +508,7 @@ class HFGenerationServer:
 
     def _log_weights(self, info: dict) -> dict:
         if self.weights_log:
-            import json
+            from data_transforms.io import append_jsonl
 
             info = {
                 "weight_version": self.weight_version,
@@ -516,8 +516,7 @@ class HFGenerationServer:
                 "checksum": self.checksum(),
                 **info,
             }
-            with open(self.weights_log, "a", encoding="utf-8") as f:
-                f.write(json.dumps(info) + "\n")
+            append_jsonl([info], self.weights_log)
         return info
 
     def _tied_names(self) -> set:
