@@ -47,7 +47,7 @@ __all__ = ["PKTConfig", "RowWeights", "TLSFTDataset", "key_tokens"]
 
 @dataclass(frozen=True)
 class PKTConfig:
-    """``data.pkt``: ``enable`` (default true) and ``w_max`` (default 9, TL-Training 5.1)."""
+    """``data.pkt``: ``enable`` (default true) and ``w_max`` (default 9, TL-Training 5.4)."""
 
     enable: bool = True
     w_max: float = DEFAULT_W_MAX
