@@ -20,6 +20,7 @@ import textwrap
 
 import pytest
 
+from tests.helpers import tiny_model_folder
 from tl_plugin.demo import smollm2
 from tl_plugin.demo.pipeline import read_losses
 
@@ -185,24 +186,17 @@ def test_smollm2_exports_to_a_folder_with_chatml_stops_and_a_tool_template(tmp_p
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from tl_plugin.cli.smoke import build_tiny_model
-
-    path = tmp_path_factory.mktemp("tiny-model")
-    build_tiny_model(
-        path,
-        {
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            "initializer_range": 0.1,
-            "tie_word_embeddings": False,
-        },
-        seed=0,
+    return tiny_model_folder(
+        tmp_path_factory,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        initializer_range=0.1,
+        tie_word_embeddings=False,
     )
-    return path
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, tiny_model_folder
 
 SCRIPTS = sorted((ROOT / "example_configs").glob("*.sh"))
 NAMES = [s.name for s in SCRIPTS]
@@ -235,21 +235,14 @@ def test_every_script_has_expected_values_and_a_header():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A local model folder: verl's critic config loads the tokenizer of critic.model.path."""
-    from tl_plugin.cli.smoke import build_tiny_model
-
-    path = tmp_path_factory.mktemp("tiny-model")
-    build_tiny_model(
-        path,
-        {
-            "hidden_size": 16,
-            "intermediate_size": 32,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-        },
-        seed=0,
+    return tiny_model_folder(
+        tmp_path_factory,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
     )
-    return path
 
 
 RL_SCRIPTS = [s for s in SCRIPTS if "verl.trainer.main_ppo" in s.read_text()]

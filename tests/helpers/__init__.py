@@ -19,3 +19,14 @@ DATA_DIR = ROOT / "tests" / "data"
 def examples(n: int) -> int:
     """Hypothesis example count: ``n`` in CI, a fifth of it in the fast loop (``TL_FAST_LOOP=1``)."""
     return max(10, n // 5) if os.environ.get("TL_FAST_LOOP") == "1" else n
+
+
+def tiny_model_folder(tmp_path_factory, **config) -> Path:
+    """A tiny random Qwen2 model saved with its BPE tokenizer in a fresh folder; ``config``
+    overrides :data:`tl_plugin.testing.TINY_QWEN` (sizes, ``initializer_range``, ...)."""
+    from tl_plugin.cli.smoke import build_tiny_model
+    from tl_plugin.testing import TINY_QWEN
+
+    path = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_model(path, {**TINY_QWEN, **config}, seed=0)
+    return path

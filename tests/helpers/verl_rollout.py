@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tl_plugin.testing import build_tiny_tokenizer
+from tl_plugin.testing import TINY_QWEN, build_tiny_tokenizer
 
 
 def tiny_model_dir(path, **tokenizer_kwargs) -> str:
@@ -17,15 +17,7 @@ def tiny_model_dir(path, **tokenizer_kwargs) -> str:
     from transformers import Qwen2Config
 
     tok = build_tiny_tokenizer(path, **tokenizer_kwargs)
-    Qwen2Config(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        architectures=["Qwen2ForCausalLM"],
-    ).save_pretrained(path)
+    Qwen2Config(vocab_size=len(tok), **TINY_QWEN, architectures=["Qwen2ForCausalLM"]).save_pretrained(path)
     return str(path)
 
 

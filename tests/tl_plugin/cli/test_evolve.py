@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, tiny_model_folder
 from tl_plugin.cli.evolve import EvolveError, evolve, evolve_config
 
 REPO = ROOT
@@ -257,23 +257,16 @@ def test_bad_settings_are_refused_naming_the_key(tmp_path, override, message):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from tl_plugin.cli.smoke import build_tiny_model
-
-    path = tmp_path_factory.mktemp("tiny-model")
-    build_tiny_model(
-        path,
-        {
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "initializer_range": 0.1,
-            "tie_word_embeddings": False,
-        },
-        seed=0,
+    return tiny_model_folder(
+        tmp_path_factory,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        initializer_range=0.1,
+        tie_word_embeddings=False,
     )
-    return path
 
 
 def hf_overrides(tiny_model, queries, out, backend="hf"):

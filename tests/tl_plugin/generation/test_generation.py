@@ -30,7 +30,7 @@ from tl_plugin.generation import (
     sampling_config,
 )
 from tl_plugin.generation.hf import HFBackend
-from tl_plugin.testing import build_tiny_tokenizer
+from tl_plugin.testing import TINY_QWEN, build_tiny_tokenizer
 
 CONFIGS = Path(str(resources.files("tl_plugin") / "configs"))
 
@@ -65,11 +65,7 @@ GREEDY = SamplingConfig(max_new_tokens=12)
 def _save_model(path: Path, tok, **config_kwargs) -> Qwen2ForCausalLM:
     config = Qwen2Config(
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
+        **TINY_QWEN,
         architectures=["Qwen2ForCausalLM"],
         eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tok.pad_token_id,
