@@ -24,6 +24,18 @@ TINY_QWEN = {
     "num_attention_heads": 2,
     "num_key_value_heads": 1,
 }
+# Two layers and larger random weights (the next token depends on the prompt), for tests that
+# train, sample or compare log-probs: the demo, tl-evolve rounds, the rollout server
+SMALL_QWEN = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 4096,
+    "initializer_range": 0.1,
+    "tie_word_embeddings": False,
+}
 
 _CONTROL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _TOOL_MARKERS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]

@@ -23,6 +23,7 @@ import pytest
 from tests.helpers import tiny_model_folder
 from tl_plugin.demo import smollm2
 from tl_plugin.demo.pipeline import read_losses
+from tl_plugin.testing import SMALL_QWEN
 
 
 def test_a_missing_model_package_says_how_to_install_it(monkeypatch):
@@ -186,17 +187,7 @@ def test_smollm2_exports_to_a_folder_with_chatml_stops_and_a_tool_template(tmp_p
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    return tiny_model_folder(
-        tmp_path_factory,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        initializer_range=0.1,
-        tie_word_embeddings=False,
-    )
+    return tiny_model_folder(tmp_path_factory, **SMALL_QWEN)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ import pytest
 
 from tests.helpers import ROOT, tiny_model_folder
 from tl_plugin.cli.evolve import EvolveError, evolve, evolve_config
+from tl_plugin.testing import SMALL_QWEN
 
 REPO = ROOT
 SCRIPTED = (
@@ -257,16 +258,7 @@ def test_bad_settings_are_refused_naming_the_key(tmp_path, override, message):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    return tiny_model_folder(
-        tmp_path_factory,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        initializer_range=0.1,
-        tie_word_embeddings=False,
-    )
+    return tiny_model_folder(tmp_path_factory, **SMALL_QWEN)
 
 
 def hf_overrides(tiny_model, queries, out, backend="hf"):

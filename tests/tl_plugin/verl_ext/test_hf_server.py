@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from tl_plugin.cli.smoke import build_tiny_model
+from tl_plugin.testing import SMALL_QWEN
 from tl_plugin.verl_ext.rollout.hf_server import HFGenerationServer, WeightLoadError, weights_checksum
 
 DEVICE = os.environ.get("TL_TEST_DEVICE", "cpu")
@@ -34,16 +35,7 @@ if DEVICE.startswith("cuda") and not torch.cuda.is_available():
     pytest.skip(f"TL_TEST_DEVICE={DEVICE} but torch sees no CUDA device", allow_module_level=True)
 LOGPROB_ATOL = 1e-4 if DEVICE == "cpu" else 1e-3
 
-MODEL_KWARGS = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=2048,
-    initializer_range=0.1,
-    tie_word_embeddings=False,
-)
+MODEL_KWARGS = SMALL_QWEN
 TEXTS = [  # prompts of different lengths, so a batch of them is left-padded
     "What is the weather like in Paris today?",
     "Hello!",
